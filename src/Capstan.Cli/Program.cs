@@ -1,1 +1,3 @@
-return 0;
+using Capstan.Cli;
+
+return await CapstanCli.RunAsync(args, CliContext.ForProcess());

@@ -1,0 +1,36 @@
+using System.CommandLine;
+using Capstan.Cli.Quickstart;
+using Capstan.Cli.Registry;
+using Capstan.Cli.Tracking;
+
+namespace Capstan.Cli;
+
+/// <summary>The <c>capstan</c> command tree.</summary>
+public static class CapstanCli
+{
+    public static RootCommand Create(CliContext context)
+    {
+        var root = new RootCommand("Capstan: experiment tracking, model registry and serving, laptop to Kubernetes.")
+        {
+
+            ExperimentsCommand.Create(context),
+            RunsCommand.Create(context),
+            ModelsCommand.Create(context),
+            QuickstartCommand.Create(context),
+        };
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var parseResult = Create(context).Parse(args);
+        var invocation = new InvocationConfiguration
+        {
+            Output = context.Out.Profile.Out.Writer,
+            Error = context.Error.Profile.Out.Writer,
+        };
+        var exitCode = await parseResult.InvokeAsync(invocation, cancellationToken);
+        return parseResult.Errors.Count > 0 && exitCode != ExitCodes.Ok ? ExitCodes.Usage : exitCode;
+    }
+}
