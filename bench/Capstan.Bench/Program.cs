@@ -1,1 +1,9 @@
-return 0;
+using Capstan.Bench;
+
+// Benchmarks print their figures side by side with a baseline measured in the same run,
+// so the ratios hold on a noisy machine. Usage: dotnet run -c Release --project bench/Capstan.Bench [-- --quick]
+var quick = args.Contains("--quick");
+var report = new Report();
+await TrackingBenchmark.RunAsync(report, quick);
+report.Print();
+return report.AllTargetsMet ? 0 : 1;

@@ -1,0 +1,157 @@
+using System.Net;
+using System.Text.Json.Serialization;
+using Capstan.Core;
+using Capstan.Core.Artifacts;
+using Capstan.Core.Storage;
+using Capstan.Server.Api;
+using Capstan.Server.Health;
+using Capstan.Server.Hosting;
+using Capstan.Server.Mlflow;
+using Capstan.Store.Artifacts;
+using Capstan.Store.Sqlite;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Capstan.Server;
+
+/// <summary>
+/// The Capstan server: the MLflow-compatible API, the native API, the artifact proxy and health
+/// endpoints over the embedded stores. <c>var app = await CapstanServer.BuildAsync(options); await app.RunAsync();</c>
+/// </summary>
+public static class CapstanServer
+{
+    /// <summary>
+    /// Opens the embedded stores under the Capstan home (SQLite metadata, content-addressed artifact
+    /// folder) and builds the server around them. The server owns the stores and disposes them with itself.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The options are invalid or a store cannot be opened.</exception>
+    public static async Task<WebApplication> BuildAsync(ServerOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var endpoint = ParseEndpoint(options);
+        CapstanHome home;
+        try
+        {
+            home = (options.Home is null ? CapstanHome.FromEnvironment() : new CapstanHome(Path.GetFullPath(options.Home))).EnsureCreated();
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new InvalidOperationException($"Cannot create the Capstan home folder '{options.Home}': {exception.Message}", exception);
+        }
+
+        SqliteMetadataStore metadata;
+        try
+        {
+            metadata = await SqliteMetadataStore.OpenAsync(home.DatabasePath, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception exception) when (exception is not OperationCanceledException)
+        {
+            throw new InvalidOperationException($"Cannot open the metadata store '{home.DatabasePath}': {exception.Message}", exception);
+        }
+
+        try
+        {
+            var artifacts = new FolderArtifactStore(home.ArtifactsPath);
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true);
+        }
+        catch
+        {
+            await metadata.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Builds the server over stores the caller opened and keeps owning (another database, a test double).</summary>
+    public static WebApplication Build(ServerOptions options, IMetadataStore metadata, IArtifactStore artifacts)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(artifacts);
+        return Build(ParseEndpoint(options), options.Home ?? "(caller's stores)", metadata, artifacts, ownsStores: false);
+    }
+
+    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(CapstanServer).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(endpoint);
+        });
+
+        // Per-request information logs cost more than a log-metric call; keep the framework to warnings.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        if (ownsStores)
+        {
+            // Factory registrations are disposed with the application.
+            builder.Services.AddSingleton(_ => metadata);
+            builder.Services.AddSingleton(_ => artifacts);
+        }
+        else
+        {
+            builder.Services.AddSingleton(metadata);
+            builder.Services.AddSingleton(artifacts);
+        }
+
+        builder.Services.AddCapstanApis();
+
+        var app = builder.Build();
+        app.UseMiddleware<ApiErrorMiddleware>();
+        app.MapHealthApi();
+        app.MapMlflowApi();
+        app.MapMlflowArtifactsApi();
+        app.MapTrackingApi();
+        app.MapRegistryApi();
+        app.MapOpenApi();
+
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));
+        app.Lifetime.ApplicationStarted.Register(() => Log.Listening(logger, string.Join(", ", app.Urls), home));
+        return app;
+    }
+
+    /// <summary>JSON conventions, problem details and the OpenAPI document for the HTTP APIs.</summary>
+    public static IServiceCollection AddCapstanApis(this IServiceCollection services)
+    {
+        services.ConfigureHttpJsonOptions(json =>
+        {
+            // The same conventions as CapstanJson.Options, which the .NET client uses.
+            json.SerializerOptions.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull;
+            json.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+        });
+
+        // Bad bodies reach ApiErrorMiddleware as exceptions, so they get the API's error format.
+        services.Configure<RouteHandlerOptions>(routing => routing.ThrowOnBadRequest = true);
+        services.AddProblemDetails();
+        services.AddOpenApi();
+        return services;
+    }
+
+    private static IPEndPoint ParseEndpoint(ServerOptions options)
+    {
+        if (options.Port is < 0 or > 65535)
+        {
+            throw new InvalidOperationException($"Port {options.Port} is out of range: use 0 to 65535 (0 picks a free port).");
+        }
+
+        var host = options.Host?.Trim();
+        IPAddress address = host switch
+        {
+            null or "" => IPAddress.Loopback,
+            "localhost" => IPAddress.Loopback,
+            "*" or "+" => IPAddress.Any,
+            _ when IPAddress.TryParse(host.Trim('[', ']'), out var parsed) => parsed,
+            _ => throw new InvalidOperationException($"Host '{host}' is not an IP address: use an address such as 127.0.0.1 or 0.0.0.0, 'localhost', or '*'."),
+        };
+        return new IPEndPoint(address, options.Port);
+    }
+}

@@ -1,0 +1,16 @@
+using Microsoft.Extensions.Logging;
+
+namespace Capstan.Server;
+
+/// <summary>The server's log messages, with stable event ids.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Capstan server listening on {Addresses}, home {Home}")]
+    public static partial void Listening(ILogger logger, string addresses, string home);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Error, Message = "Unhandled error in {Method} {Path}")]
+    public static partial void UnhandledException(ILogger logger, string method, string path, Exception exception);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Readiness check failed")]
+    public static partial void NotReady(ILogger logger, Exception exception);
+}

@@ -1,0 +1,14 @@
+namespace Capstan.Server;
+
+/// <summary>Where <c>capstan server</c> listens and keeps its state.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>An IP address, <c>localhost</c>, or <c>*</c> for every interface. Loopback unless told otherwise.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>The TCP port; 0 picks a free one (read it back from the server's addresses).</summary>
+    public int Port { get; set; } = 5000;
+
+    /// <summary>The state folder; null means <c>$CAPSTAN_HOME</c> or <c>~/.capstan</c>.</summary>
+    public string? Home { get; set; }
+}
