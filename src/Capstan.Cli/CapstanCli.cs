@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
+using Capstan.Cli.Server;
 using Capstan.Cli.Tracking;
 
 namespace Capstan.Cli;
@@ -12,7 +13,7 @@ public static class CapstanCli
     {
         var root = new RootCommand("Capstan: experiment tracking, model registry and serving, laptop to Kubernetes.")
         {
-
+            ServerCommand.Create(context),
             ExperimentsCommand.Create(context),
             RunsCommand.Create(context),
             ModelsCommand.Create(context),

@@ -37,8 +37,14 @@ public static class IrisData
         return buffer.ToArray();
     }
 
-    /// <summary>Lowercase hex SHA-256 of the CSV bytes, the data set's identity in the run's inputs.</summary>
-    public static string Digest(byte[] csv) => Convert.ToHexStringLower(SHA256.HashData(csv));
+    /// <summary>Lowercase hex SHA-256 of the CSV bytes.</summary>
+    public static string Sha256(byte[] csv) => Convert.ToHexStringLower(SHA256.HashData(csv));
+
+    /// <summary>
+    /// The data set's identity in the run's inputs: the first 32 hex digits (128 bits) of the SHA-256,
+    /// as MLflow caps a dataset digest at 36 characters; the full hash goes in the profile.
+    /// </summary>
+    public static string Digest(byte[] csv) => Sha256(csv)[..32];
 
     public static IReadOnlyList<IrisFlower> Parse(byte[] csv)
     {

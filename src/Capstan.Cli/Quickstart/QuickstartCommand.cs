@@ -75,7 +75,7 @@ public static class QuickstartCommand
                     "code",
                     "capstan:quickstart/iris.csv",
                     Schema: """{"mlflow_colspec":[{"type":"float","name":"sepal_length"},{"type":"float","name":"sepal_width"},{"type":"float","name":"petal_length"},{"type":"float","name":"petal_width"},{"type":"string","name":"species"}]}""",
-                    Profile: $$"""{"num_rows":{{flowers.Count}}}"""),
+                    Profile: $$"""{"num_rows":{{flowers.Count}},"sha256":"{{IrisData.Sha256(csv)}}"}"""),
                 [new Tag("mlflow.data.context", "training")])], cancellationToken);
 
             var trainer = new IrisTrainer(flowers, Seed, TestFraction, L2);
@@ -88,7 +88,7 @@ public static class QuickstartCommand
                 logger.LogParam("seed", Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
                 logger.LogParam("test_fraction", TestFraction.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
                 logger.LogParam("max_iterations", Iterations.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                logger.LogParam("features", "sepal_length,sepal_width,petal_length,petal_width (min-max normalized)");
+                logger.LogParam("normalization", "min-max");
 
                 await context.Error.Progress()
                     .AutoClear(false)

@@ -144,7 +144,7 @@ public static class RunsCommand
     {
         var metricKeys = TopKeys(runs.SelectMany(r => r.Data.Metrics.Select(m => m.Key)));
         var paramKeys = TopKeys(runs.SelectMany(r => r.Data.Params.Select(p => p.Key)));
-        var table = new Table().AddColumns("Run ID", "Name", "Status", "Started");
+        var table = new Table().AddColumn(new TableColumn("Run ID").NoWrap()).AddColumns("Name", "Status", "Started");
         foreach (var key in metricKeys)
         {
             table.AddColumn(new TableColumn(Markup.Escape(key)).RightAligned());
