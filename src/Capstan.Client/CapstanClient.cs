@@ -196,13 +196,9 @@ public sealed class CapstanClient : IMetadataStore, IArtifactStore, IDisposable
         ArgumentNullException.ThrowIfNull(content);
         long? length = content.CanSeek ? content.Length - content.Position : null;
         using var request = new HttpRequestMessage(HttpMethod.Put, ArtifactUrl(path));
-        // StreamContent reads the source as it sends: a large model never sits whole in memory.
-        request.Content = new StreamContent(content, 81920);
+        // The body is read from the source as it is sent: a large model never sits whole in memory.
+        request.Content = new UploadContent(content, length);
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
-        if (length is long known)
-        {
-            request.Content.Headers.ContentLength = known;
-        }
 
         using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);

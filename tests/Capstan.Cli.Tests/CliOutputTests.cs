@@ -47,7 +47,7 @@ public sealed class CliOutputTests : IAsyncLifetime
 
         Assert.Equal(ExitCodes.Ok, result.ExitCode);
         var runs = JsonSerializer.Deserialize<List<Run>>(result.Out, CapstanJson.Options)!;
-        Assert.Equal([_fastRun, _slowRun], runs.Select(r => r.Info.RunId).Order());
+        Assert.Equal(new[] { _fastRun, _slowRun }.Order(StringComparer.Ordinal), runs.Select(r => r.Info.RunId).Order(StringComparer.Ordinal));
         Assert.Equal(0.97, runs.Single(r => r.Info.RunId == _fastRun).Data.Metrics.Single(m => m.Key == "accuracy").Value);
     }
 

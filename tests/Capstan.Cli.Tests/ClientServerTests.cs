@@ -91,7 +91,9 @@ public sealed class ClientServerTests
         using var client = new CapstanClient(server.Url);
         var content = Encoding.UTF8.GetBytes("weights");
 
-        await client.PutAsync("1/run/artifacts/model/model.bin", new MemoryStream(content), ct);
+        using var source = new MemoryStream(content);
+        await client.PutAsync("1/run/artifacts/model/model.bin", source, ct);
+        Assert.True(source.CanRead, "the caller's stream stays open");
         var listing = await client.ListAsync("1/run/artifacts/model", ct);
         await using var read = await client.OpenReadAsync("1/run/artifacts/model/model.bin", ct);
         using var copy = new MemoryStream();
