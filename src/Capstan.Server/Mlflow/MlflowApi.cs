@@ -187,7 +187,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
     {
         var request = await ReadAsync(context, MlflowJsonContext.Default.RunRequest);
         var run = await store.GetRunAsync(RunId(request.RunId, request.RunUuid), context.RequestAborted);
-        await WriteAsync(context, new RunResponse { Run = MlflowMapping.ToWire(run) }, MlflowJsonContext.Default.RunResponse);
+        await MlflowResponseWriter.WriteRunAsync(context, run);
     }
 
     public async Task UpdateRunAsync(HttpContext context)
@@ -229,8 +229,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
                 request.OrderBy,
                 string.IsNullOrEmpty(request.PageToken) ? null : request.PageToken),
             context.RequestAborted);
-        var runs = page.Items.Count == 0 ? null : page.Items.Select(MlflowMapping.ToWire).ToList();
-        await WriteAsync(context, new SearchRunsResponse { Runs = runs, NextPageToken = page.NextPageToken }, MlflowJsonContext.Default.SearchRunsResponse);
+        await MlflowResponseWriter.WriteRunsAsync(context, page);
     }
 
     public async Task LogMetricAsync(HttpContext context)
@@ -356,7 +355,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
             MaxResults(request.MaxResults, 100_000),
             string.IsNullOrEmpty(request.PageToken) ? null : request.PageToken,
             context.RequestAborted);
-        await WriteAsync(context, new MetricHistoryResponse { Metrics = MlflowMapping.ToWire(page.Items), NextPageToken = page.NextPageToken }, MlflowJsonContext.Default.MetricHistoryResponse);
+        await MlflowResponseWriter.WriteMetricHistoryAsync(context, page);
     }
 
     public async Task ListArtifactsAsync(HttpContext context)
