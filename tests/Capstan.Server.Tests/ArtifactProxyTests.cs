@@ -57,6 +57,77 @@ public sealed class ArtifactProxyTests(ServerFixture server) : IClassFixture<Ser
     }
 
     [Fact]
+    public async Task Proxy_UploadLargerThanKestrelsDefaultBodyLimit_StreamsThrough()
+    {
+        var (_, root) = await CreateRunAsync();
+        const long Size = 40L * 1024 * 1024; // Kestrel's default request body limit is 30 MB.
+
+        using (var content = new StreamContent(new PatternStream(Size)))
+        {
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            using var put = await server.Http.PutAsync($"{Proxy}/{root}/big.bin", content);
+            Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        }
+
+        var file = Assert.Single((await server.GetAsync($"{Proxy}?path={root}")).Body.GetProperty("files").EnumerateArray());
+        Assert.Equal(Size, file.GetProperty("file_size").GetInt64());
+
+        using var download = await server.Http.GetAsync($"{Proxy}/{root}/big.bin", HttpCompletionOption.ResponseHeadersRead);
+        await using var body = await download.Content.ReadAsStreamAsync();
+        var expected = new PatternStream(Size);
+        var actual = new byte[81920];
+        var want = new byte[81920];
+        long total = 0;
+        int read;
+        while ((read = await body.ReadAsync(actual)) > 0)
+        {
+            await expected.ReadExactlyAsync(want.AsMemory(0, read));
+            Assert.True(actual.AsSpan(0, read).SequenceEqual(want.AsSpan(0, read)), $"bytes differ near offset {total}");
+            total += read;
+        }
+
+        Assert.Equal(Size, total);
+    }
+
+    /// <summary>A deterministic stream of <paramref name="length"/> bytes that never sits in memory whole.</summary>
+    private sealed class PatternStream(long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = (int)Math.Min(count, length - _position);
+            for (var i = 0; i < n; i++)
+            {
+                buffer[offset + i] = (byte)((_position + i) * 31 % 251);
+            }
+
+            _position += n;
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task Proxy_PathEscapingTheRoot_Returns400()
     {
         var listing = await server.GetAsync($"{Proxy}?path=1/../../etc");
