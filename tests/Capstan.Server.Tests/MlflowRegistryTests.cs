@@ -96,7 +96,12 @@ public sealed class MlflowRegistryTests(ServerFixture server) : IClassFixture<Se
         Assert.Equal("yes", Assert.Single(got.Body.GetProperty("model_version").GetProperty("tags").EnumerateArray()).GetProperty("value").GetString());
 
         var uri = await server.GetAsync($"{Api}model-versions/get-download-uri?name={name}&version=2");
-        Assert.StartsWith("runs:/", uri.Body.GetProperty("artifact_uri").GetString(), StringComparison.Ordinal);
+        var source = got.Body.GetProperty("model_version").GetProperty("source").GetString()!;
+        var runId = got.Body.GetProperty("model_version").GetProperty("run_id").GetString();
+        Assert.Equal($"runs:/{runId}/model", source);
+        var artifactUri = uri.Body.GetProperty("artifact_uri").GetString()!;
+        Assert.StartsWith("mlflow-artifacts:/", artifactUri, StringComparison.Ordinal);
+        Assert.EndsWith($"/{runId}/artifacts/model", artifactUri, StringComparison.Ordinal);
 
         var deleted = await server.SendAsync(HttpMethod.Delete, $"{Api}model-versions/delete", $$"""{"name":"{{name}}","version":"2"}""");
         Assert.Equal(HttpStatusCode.OK, deleted.Status);

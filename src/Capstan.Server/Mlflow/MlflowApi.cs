@@ -531,7 +531,40 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
     {
         var request = await ReadAsync(context, MlflowJsonContext.Default.RegistryRequest);
         var version = await store.GetModelVersionAsync(Required(request.Name, "name"), Required(request.Version, "version"), context.RequestAborted);
-        await WriteAsync(context, new DownloadUriResponse { ArtifactUri = version.Source }, MlflowJsonContext.Default.DownloadUriResponse);
+        var uri = await ResolveSourceAsync(version.Source, context.RequestAborted);
+        await WriteAsync(context, new DownloadUriResponse { ArtifactUri = uri }, MlflowJsonContext.Default.DownloadUriResponse);
+    }
+
+    /// <summary>
+    /// Like MLflow, a <c>runs:/RUN_ID/path</c> source resolves to where the run's artifacts actually are,
+    /// so a client can download without knowing the run. Other sources are returned as registered.
+    /// </summary>
+    private async Task<string> ResolveSourceAsync(string source, CancellationToken cancellationToken)
+    {
+        const string RunsScheme = "runs:/";
+        if (!source.StartsWith(RunsScheme, StringComparison.Ordinal))
+        {
+            return source;
+        }
+
+        var rest = source[RunsScheme.Length..].TrimStart('/');
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var runId = slash < 0 ? rest : rest[..slash];
+        var path = slash < 0 ? string.Empty : rest[(slash + 1)..].Trim('/');
+        if (runId.Length == 0)
+        {
+            return source;
+        }
+
+        try
+        {
+            var run = await store.GetRunAsync(runId, cancellationToken);
+            return path.Length == 0 ? run.Info.ArtifactUri : $"{run.Info.ArtifactUri.TrimEnd('/')}/{path}";
+        }
+        catch (CapstanException exception) when (exception.Code == ErrorCode.ResourceDoesNotExist)
+        {
+            return source;
+        }
     }
 
     private static RegistrySearch ToSearch(RegistryRequest request, int defaultMaxResults) => new(
