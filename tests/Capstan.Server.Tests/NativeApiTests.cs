@@ -172,6 +172,9 @@ public sealed class NativeApiTests(ServerFixture server) : IClassFixture<ServerF
             Assert.True(paths.TryGetProperty(path, out _), $"missing {path}");
         }
 
+        var getRun = paths.GetProperty("/api/v1/runs/{id}").GetProperty("get");
+        Assert.Equal("GetRun", getRun.GetProperty("operationId").GetString());
+        Assert.True(getRun.GetProperty("responses").GetProperty("404").GetProperty("content").TryGetProperty("application/problem+json", out _));
         Assert.Contains("\"operationId\": \"CreateExperiment\"", reply.Text.Replace("\":\"", "\": \"", StringComparison.Ordinal), StringComparison.Ordinal);
         Assert.DoesNotContain("/api/2.0/mlflow", reply.Text, StringComparison.Ordinal);
     }

@@ -15,7 +15,7 @@ public static class RegistryApi
 {
     public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder app)
     {
-        var models = app.MapGroup("/api/v1/models").WithTags("Registered models");
+        var models = app.MapGroup("/api/v1/models").WithTags("Registered models").WithNativeErrors();
         models.MapPost("/", CreateModelAsync).WithName("CreateRegisteredModel");
         models.MapGet("/", SearchModelsAsync).WithName("SearchRegisteredModels");
         models.MapGet("/{name}", GetModelAsync).WithName("GetRegisteredModel");
@@ -39,7 +39,8 @@ public static class RegistryApi
         aliases.MapGet("/{alias}", GetByAliasAsync).WithName("GetModelVersionByAlias");
         aliases.MapDelete("/{alias}", DeleteAliasAsync).WithName("DeleteModelAlias");
 
-        app.MapGet("/api/v1/model-versions", SearchVersionsAsync).WithName("SearchModelVersions").WithTags("Model versions");
+        app.MapGet("/api/v1/model-versions", SearchVersionsAsync).WithName("SearchModelVersions").WithTags("Model versions")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 
