@@ -275,6 +275,44 @@ public sealed class MlflowTrackingTests(ServerFixture server) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task LogBatch_OverTheParamLimit_Returns400NamingTheLimit()
+    {
+        var runId = await server.CreateRunAsync(await server.CreateExperimentAsync(Unique("plimit")));
+        var parameters = string.Join(",", Enumerable.Range(0, 101).Select(i => $$"""{"key":"p{{i}}","value":"v"}"""));
+
+        var reply = await server.PostAsync("/api/2.0/mlflow/runs/log-batch", $$"""{"run_id":"{{runId}}","params":[{{parameters}}]}""");
+
+        Assert.Equal(HttpStatusCode.BadRequest, reply.Status);
+        Assert.Equal("INVALID_PARAMETER_VALUE", reply.ErrorCode);
+        Assert.Contains("100 params", reply.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LogBatch_ConcurrentClientsOnOneRun_KeepsEveryPoint()
+    {
+        var runId = await server.CreateRunAsync(await server.CreateExperimentAsync(Unique("concurrent")));
+        const int Clients = 4;
+        const int Batches = 5;
+        const int BatchSize = 1000;
+
+        await Task.WhenAll(Enumerable.Range(0, Clients).Select(async client =>
+        {
+            for (var batch = 0; batch < Batches; batch++)
+            {
+                var first = ((client * Batches) + batch) * BatchSize;
+                var metrics = string.Join(",", Enumerable.Range(first, BatchSize).Select(step => $$"""{"key":"loss","value":{{step}},"timestamp":{{step}},"step":{{step}}}"""));
+                await server.MlflowAsync("runs/log-batch", $$"""{"run_id":"{{runId}}","metrics":[{{metrics}}]}""");
+            }
+        }));
+
+        var history = await server.GetAsync($"/api/2.0/mlflow/metrics/get-history?run_id={runId}&metric_key=loss");
+        var steps = history.Body.GetProperty("metrics").EnumerateArray().Select(m => m.GetProperty("step").GetInt64()).ToList();
+        Assert.Equal(Enumerable.Range(0, Clients * Batches * BatchSize).Select(i => (long)i), steps);
+        var latest = Assert.Single((await server.GetAsync($"/api/2.0/mlflow/runs/get?run_id={runId}")).Body.GetProperty("run").GetProperty("data").GetProperty("metrics").EnumerateArray());
+        Assert.Equal((Clients * Batches * BatchSize) - 1, latest.GetProperty("step").GetInt64());
+    }
+
+    [Fact]
     public async Task LogMetric_MissingTimestamp_Returns400NamingTheField()
     {
         var runId = await server.CreateRunAsync(await server.CreateExperimentAsync(Unique("ts")));
