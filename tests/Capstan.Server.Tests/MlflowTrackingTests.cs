@@ -200,6 +200,24 @@ public sealed class MlflowTrackingTests(ServerFixture server) : IClassFixture<Se
     }
 
     [Fact]
+    public async Task LogBatch_NonFiniteValues_RoundTripAsProtobufStrings()
+    {
+        var runId = await server.CreateRunAsync(await server.CreateExperimentAsync(Unique("nan")));
+        await server.MlflowAsync("runs/log-batch", $$"""
+            {"run_id":"{{runId}}","metrics":[{"key":"loss","value":"NaN","timestamp":1,"step":0},
+                                             {"key":"loss","value":"Infinity","timestamp":2,"step":1},
+                                             {"key":"loss","value":"2.5","timestamp":3.0,"step":2}]}
+            """);
+
+        var history = await server.GetAsync($"/api/2.0/mlflow/metrics/get-history?run_id={runId}&metric_key=loss");
+
+        var values = history.Body.GetProperty("metrics").EnumerateArray().Select(m => m.GetProperty("value")).ToList();
+        Assert.Equal("NaN", values[0].GetString());
+        Assert.Equal("Infinity", values[1].GetString());
+        Assert.Equal(2.5, values[2].GetDouble());
+    }
+
+    [Fact]
     public async Task LogParameter_ReloggedWithDifferentValue_Returns400InvalidParameterValue()
     {
         var runId = await server.CreateRunAsync(await server.CreateExperimentAsync(Unique("param")));

@@ -272,64 +272,20 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
 
     public async Task LogBatchAsync(HttpContext context)
     {
-        var request = await ReadAsync(context, MlflowJsonContext.Default.LogBatchRequest);
+        var request = await LogBatchReader.ReadAsync(context.Request.BodyReader, context.RequestAborted);
         var runId = Required(request.RunId, "run_id");
-        var metricCount = request.Metrics?.Count ?? 0;
-        var paramCount = request.Params?.Count ?? 0;
-        var tagCount = request.Tags?.Count ?? 0;
-        CheckLimit(metricCount, LogBatch.MaxMetrics, "metrics");
-        CheckLimit(paramCount, LogBatch.MaxParams, "params");
-        CheckLimit(tagCount, LogBatch.MaxTags, "tags");
+        // The reader already stopped at the per-list limits; the total is MLflow's fourth limit.
+        var metricCount = request.Metrics?.Length ?? 0;
+        var paramCount = request.Params?.Length ?? 0;
+        var tagCount = request.Tags?.Length ?? 0;
         if (metricCount + paramCount + tagCount > LogBatch.MaxItems)
         {
             throw CapstanException.Invalid(
                 $"A batch logging request can contain at most {LogBatch.MaxItems} metrics, params and tags in total, but got {metricCount + paramCount + tagCount}.");
         }
 
-        Metric[]? metrics = null;
-        if (metricCount > 0)
-        {
-            metrics = new Metric[metricCount];
-            var source = request.Metrics!;
-            for (var i = 0; i < metrics.Length; i++)
-            {
-                var m = source[i];
-                if (string.IsNullOrEmpty(m.Key) || m.Value is null || m.Timestamp is null)
-                {
-                    var field = string.IsNullOrEmpty(m.Key) ? "key" : m.Value is null ? "value" : "timestamp";
-                    throw CapstanException.Invalid($"Missing value for required parameter 'metrics[{i}].{field}'.");
-                }
-
-                metrics[i] = new Metric(m.Key, m.Value.Value, m.Timestamp.Value, m.Step ?? 0);
-            }
-        }
-
-        Param[]? parameters = null;
-        if (paramCount > 0)
-        {
-            parameters = new Param[paramCount];
-            var source = request.Params!;
-            for (var i = 0; i < parameters.Length; i++)
-            {
-                var p = source[i];
-                parameters[i] = new Param(Required(p?.Key, $"params[{i}].key"), p!.Value ?? string.Empty);
-            }
-        }
-
-        await store.LogBatchAsync(
-            runId,
-            new LogBatch(metrics, parameters, MlflowMapping.ToTags(request.Tags, "tags")),
-            context.RequestAborted);
+        await store.LogBatchAsync(runId, new LogBatch(request.Metrics, request.Params, request.Tags), context.RequestAborted);
         await WriteEmptyAsync(context);
-    }
-
-    private static void CheckLimit(int count, int limit, string field)
-    {
-        if (count > limit)
-        {
-            throw CapstanException.Invalid(
-                $"A batch logging request can contain at most {limit} {field}, but got {count}. Split the batch.");
-        }
     }
 
     public async Task LogInputsAsync(HttpContext context)
