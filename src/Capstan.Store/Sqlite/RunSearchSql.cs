@@ -20,7 +20,7 @@ internal static class RunSearchSql
     public static (string Sql, SqlFilter Filter) Build(RunSearch search, long offset)
     {
         var filter = new SqlFilter();
-        var experimentIds = search.ExperimentIds.Select(id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+        var experimentIds = (search.ExperimentIds ?? []).Select(id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n
             : throw CapstanException.Invalid($"Invalid experiment id '{id}': experiment ids are integers.")).Distinct().ToList();
         filter.Add(experimentIds.Count == 0 ? "1 = 0" : $"r.experiment_id IN ({string.Join(", ", experimentIds.Select(id => filter.Param(id)))})");
