@@ -79,6 +79,20 @@ public sealed class MigrationAndDurabilityTests : StoreTestBase
     }
 
     [Fact]
+    public async Task CommittedWrites_WithoutClosingTheStore_VisibleToASecondOpen()
+    {
+        // What a process killed with kill -9 leaves behind: a store that was never disposed.
+        var run = await NewRunAsync("0");
+        await Store.LogBatchAsync(run.Info.RunId, new LogBatch([new Metric("m", 1, 1, 1)], [new Param("p", "v")]), Ct);
+
+        await using var second = await SqliteMetadataStore.OpenAsync(DatabasePath, Ct);
+        var seen = await second.GetRunAsync(run.Info.RunId, Ct);
+
+        Assert.Equal(new Metric("m", 1, 1, 1), Assert.Single(seen.Data.Metrics));
+        Assert.Equal([new Param("p", "v")], seen.Data.Params);
+    }
+
+    [Fact]
     public async Task Like_IsCaseSensitive_WithBundledSqlite()
     {
         var run = await NewRunAsync("0", "Train-Final");
