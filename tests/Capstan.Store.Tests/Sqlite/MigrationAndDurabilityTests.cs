@@ -79,6 +79,20 @@ public sealed class MigrationAndDurabilityTests : StoreTestBase
     }
 
     [Fact]
+    public async Task CommittedWrites_WithoutClosingTheStore_VisibleToASecondOpen()
+    {
+        // What a process killed with kill -9 leaves behind: a store that was never disposed.
+        var run = await NewRunAsync("0");
+        await Store.LogBatchAsync(run.Info.RunId, new LogBatch([new Metric("m", 1, 1, 1)], [new Param("p", "v")]), Ct);
+
+        await using var second = await SqliteMetadataStore.OpenAsync(DatabasePath, Ct);
+        var seen = await second.GetRunAsync(run.Info.RunId, Ct);
+
+        Assert.Equal(new Metric("m", 1, 1, 1), Assert.Single(seen.Data.Metrics));
+        Assert.Equal([new Param("p", "v")], seen.Data.Params);
+    }
+
+    [Fact]
     public async Task Like_IsCaseSensitive_WithBundledSqlite()
     {
         var run = await NewRunAsync("0", "Train-Final");
@@ -89,4 +103,47 @@ public sealed class MigrationAndDurabilityTests : StoreTestBase
         Assert.Empty(lower.Items);
         Assert.Equal(run.Info.RunId, Assert.Single(exact.Items).Info.RunId);
     }
+}
+
+public sealed class ConcurrencyTests : StoreTestBase
+{
+    [Fact]
+    public async Task Reads_WhileAnotherWriterHoldsTheLock_DoNotWait()
+    {
+        var run = await NewRunAsync("0", "visible");
+        await using var outside = new SqliteConnection($"Data Source={DatabasePath};Pooling=False");
+        await outside.OpenAsync(Ct);
+        await using (var mode = outside.CreateCommand())
+        {
+            mode.CommandText = "PRAGMA journal_mode";
+            Assert.Equal("wal", (string?)await mode.ExecuteScalarAsync(Ct));
+        }
+
+        await using var transaction = (SqliteTransaction)await outside.BeginTransactionAsync(Ct);
+        await using (var insert = outside.CreateCommand())
+        {
+            insert.Transaction = transaction;
+            insert.CommandText = "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (0, 'pending', 'x')";
+            await insert.ExecuteNonQueryAsync(Ct);
+        }
+
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var fetched = await Store.GetRunAsync(run.Info.RunId, Ct);
+        var experiment = await Store.GetExperimentAsync("0", Ct);
+
+        Assert.True(watch.ElapsedMilliseconds < 1000, $"read waited {watch.ElapsedMilliseconds} ms");
+        Assert.Equal("visible", fetched.Info.RunName);
+        Assert.DoesNotContain(experiment.Tags, t => t.Key == "pending");
+        await transaction.RollbackAsync(Ct);
+    }
+
+    [Fact]
+    public async Task GetMetricHistory_UnknownRun_NotFound() =>
+        await AssertCapstanErrorAsync(Core.ErrorCode.ResourceDoesNotExist,
+            () => Store.GetMetricHistoryAsync("feedface", "loss", cancellationToken: Ct));
+
+    [Fact]
+    public async Task UpdateRun_UnknownRun_NotFound() =>
+        await AssertCapstanErrorAsync(Core.ErrorCode.ResourceDoesNotExist,
+            () => Store.UpdateRunAsync("feedface", new RunUpdate(RunStatus.Finished), Ct));
 }

@@ -280,7 +280,7 @@ public sealed class RunTests : StoreTestBase
     public async Task LogBatch_ThousandPointBatches_IngestRateReported()
     {
         var run = await NewRunAsync("0");
-        const int Batches = 200;
+        const int Batches = 100;
         var batches = Enumerable.Range(0, Batches).Select(b => new LogBatch(
             Enumerable.Range(0, 1000).Select(i => new Metric($"m{i % 10}", i, b, (b * 1000) + i)).ToList())).ToList();
         await Store.LogBatchAsync(run.Info.RunId, batches[0], Ct);
