@@ -85,6 +85,16 @@ public sealed class NativeApiTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
+    public async Task UnknownRoute_ReturnsProblemDetails404()
+    {
+        var reply = await server.GetAsync("/api/v1/no-such-thing");
+
+        Assert.Equal(HttpStatusCode.NotFound, reply.Status);
+        Assert.Equal("application/problem+json", reply.ContentType);
+        Assert.Equal("RESOURCE_DOES_NOT_EXIST", reply.Body.GetProperty("errorCode").GetString());
+    }
+
+    [Fact]
     public async Task CreateExperiment_DuplicateName_Returns409AndMalformedBodyReturns400()
     {
         var name = $"dup-{Guid.NewGuid():N}";

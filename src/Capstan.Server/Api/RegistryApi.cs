@@ -1,3 +1,4 @@
+using Capstan.Core;
 using Capstan.Core.Registry;
 using Capstan.Core.Storage;
 using Capstan.Core.Tracking;
@@ -38,6 +39,11 @@ public static class RegistryApi
         aliases.MapPut("/{alias}", SetAliasAsync).WithName("SetModelAlias");
         aliases.MapGet("/{alias}", GetByAliasAsync).WithName("GetModelVersionByAlias");
         aliases.MapDelete("/{alias}", DeleteAliasAsync).WithName("DeleteModelAlias");
+
+        // An unknown native route answers in the API's own error format, not with an empty 404.
+        app.Map("/api/v1/{**rest}", (HttpContext context) => Task.FromException(CapstanException.NotFound(
+                $"No endpoint {context.Request.Method} {context.Request.Path}; see /openapi/v1.json.")))
+            .ExcludeFromDescription();
 
         app.MapGet("/api/v1/model-versions", SearchVersionsAsync).WithName("SearchModelVersions").WithTags("Model versions")
             .ProducesProblem(StatusCodes.Status400BadRequest);
