@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -88,8 +89,12 @@ public static class CapstanServer
             kestrel.Listen(endpoint);
         });
 
-        // Per-request information logs cost more than a log-metric call; keep the framework to warnings.
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // Per-request information logs cost more than a log-metric call, so the framework logs warnings
+        // by default. As the lowest-precedence source, appsettings or Logging__LogLevel__* can still raise it.
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
+        {
+            InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
+        });
 
         if (ownsStores)
         {

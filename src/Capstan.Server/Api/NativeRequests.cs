@@ -1,5 +1,8 @@
 using Capstan.Core;
 using Capstan.Core.Tracking;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace Capstan.Server.Api;
 
@@ -25,6 +28,12 @@ public sealed record AliasTarget(long Version);
 
 internal static class NativeRequests
 {
+    /// <summary>Documents the problem-details answers every native endpoint can give.</summary>
+    public static RouteGroupBuilder WithNativeErrors(this RouteGroupBuilder group) => group
+        .ProducesProblem(StatusCodes.Status400BadRequest)
+        .ProducesProblem(StatusCodes.Status404NotFound)
+        .ProducesProblem(StatusCodes.Status409Conflict);
+
     /// <summary>A body the client left out, or a required field it left empty, is a 400.</summary>
     public static T Body<T>(T? body)
         where T : class =>

@@ -1,3 +1,4 @@
+using Capstan.Core;
 using Capstan.Core.Registry;
 using Capstan.Core.Storage;
 using Capstan.Core.Tracking;
@@ -15,7 +16,7 @@ public static class RegistryApi
 {
     public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder app)
     {
-        var models = app.MapGroup("/api/v1/models").WithTags("Registered models");
+        var models = app.MapGroup("/api/v1/models").WithTags("Registered models").WithNativeErrors();
         models.MapPost("/", CreateModelAsync).WithName("CreateRegisteredModel");
         models.MapGet("/", SearchModelsAsync).WithName("SearchRegisteredModels");
         models.MapGet("/{name}", GetModelAsync).WithName("GetRegisteredModel");
@@ -39,7 +40,13 @@ public static class RegistryApi
         aliases.MapGet("/{alias}", GetByAliasAsync).WithName("GetModelVersionByAlias");
         aliases.MapDelete("/{alias}", DeleteAliasAsync).WithName("DeleteModelAlias");
 
-        app.MapGet("/api/v1/model-versions", SearchVersionsAsync).WithName("SearchModelVersions").WithTags("Model versions");
+        // An unknown native route answers in the API's own error format, not with an empty 404.
+        app.Map("/api/v1/{**rest}", (HttpContext context) => Task.FromException(CapstanException.NotFound(
+                $"No endpoint {context.Request.Method} {context.Request.Path}; see /openapi/v1.json.")))
+            .ExcludeFromDescription();
+
+        app.MapGet("/api/v1/model-versions", SearchVersionsAsync).WithName("SearchModelVersions").WithTags("Model versions")
+            .ProducesProblem(StatusCodes.Status400BadRequest);
         return app;
     }
 

@@ -17,7 +17,7 @@ public static class TrackingApi
 {
     public static IEndpointRouteBuilder MapTrackingApi(this IEndpointRouteBuilder app)
     {
-        var experiments = app.MapGroup("/api/v1/experiments").WithTags("Experiments");
+        var experiments = app.MapGroup("/api/v1/experiments").WithTags("Experiments").WithNativeErrors();
         experiments.MapPost("/", CreateExperimentAsync).WithName("CreateExperiment");
         experiments.MapGet("/", SearchExperimentsAsync).WithName("SearchExperiments");
         experiments.MapGet("/{id}", GetExperimentAsync).WithName("GetExperiment");
@@ -27,7 +27,7 @@ public static class TrackingApi
         experiments.MapPost("/{id}/restore", RestoreExperimentAsync).WithName("RestoreExperiment");
         experiments.MapPut("/{id}/tags/{key}", SetExperimentTagAsync).WithName("SetExperimentTag");
 
-        var runs = app.MapGroup("/api/v1/runs").WithTags("Runs");
+        var runs = app.MapGroup("/api/v1/runs").WithTags("Runs").WithNativeErrors();
         runs.MapPost("/", CreateRunAsync).WithName("CreateRun");
         runs.MapPost("/search", SearchRunsAsync).WithName("SearchRuns");
         runs.MapGet("/{id}", GetRunAsync).WithName("GetRun");

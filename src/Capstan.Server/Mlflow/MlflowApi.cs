@@ -187,7 +187,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
     {
         var request = await ReadAsync(context, MlflowJsonContext.Default.RunRequest);
         var run = await store.GetRunAsync(RunId(request.RunId, request.RunUuid), context.RequestAborted);
-        await WriteAsync(context, new RunResponse { Run = MlflowMapping.ToWire(run) }, MlflowJsonContext.Default.RunResponse);
+        await MlflowResponseWriter.WriteRunAsync(context, run);
     }
 
     public async Task UpdateRunAsync(HttpContext context)
@@ -229,8 +229,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
                 request.OrderBy,
                 string.IsNullOrEmpty(request.PageToken) ? null : request.PageToken),
             context.RequestAborted);
-        var runs = page.Items.Count == 0 ? null : page.Items.Select(MlflowMapping.ToWire).ToList();
-        await WriteAsync(context, new SearchRunsResponse { Runs = runs, NextPageToken = page.NextPageToken }, MlflowJsonContext.Default.SearchRunsResponse);
+        await MlflowResponseWriter.WriteRunsAsync(context, page);
     }
 
     public async Task LogMetricAsync(HttpContext context)
@@ -273,64 +272,20 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
 
     public async Task LogBatchAsync(HttpContext context)
     {
-        var request = await ReadAsync(context, MlflowJsonContext.Default.LogBatchRequest);
+        var request = await LogBatchReader.ReadAsync(context.Request.BodyReader, context.RequestAborted);
         var runId = Required(request.RunId, "run_id");
-        var metricCount = request.Metrics?.Count ?? 0;
-        var paramCount = request.Params?.Count ?? 0;
-        var tagCount = request.Tags?.Count ?? 0;
-        CheckLimit(metricCount, LogBatch.MaxMetrics, "metrics");
-        CheckLimit(paramCount, LogBatch.MaxParams, "params");
-        CheckLimit(tagCount, LogBatch.MaxTags, "tags");
+        // The reader already stopped at the per-list limits; the total is MLflow's fourth limit.
+        var metricCount = request.Metrics?.Length ?? 0;
+        var paramCount = request.Params?.Length ?? 0;
+        var tagCount = request.Tags?.Length ?? 0;
         if (metricCount + paramCount + tagCount > LogBatch.MaxItems)
         {
             throw CapstanException.Invalid(
                 $"A batch logging request can contain at most {LogBatch.MaxItems} metrics, params and tags in total, but got {metricCount + paramCount + tagCount}.");
         }
 
-        Metric[]? metrics = null;
-        if (metricCount > 0)
-        {
-            metrics = new Metric[metricCount];
-            var source = request.Metrics!;
-            for (var i = 0; i < metrics.Length; i++)
-            {
-                var m = source[i];
-                if (string.IsNullOrEmpty(m.Key) || m.Value is null || m.Timestamp is null)
-                {
-                    var field = string.IsNullOrEmpty(m.Key) ? "key" : m.Value is null ? "value" : "timestamp";
-                    throw CapstanException.Invalid($"Missing value for required parameter 'metrics[{i}].{field}'.");
-                }
-
-                metrics[i] = new Metric(m.Key, m.Value.Value, m.Timestamp.Value, m.Step ?? 0);
-            }
-        }
-
-        Param[]? parameters = null;
-        if (paramCount > 0)
-        {
-            parameters = new Param[paramCount];
-            var source = request.Params!;
-            for (var i = 0; i < parameters.Length; i++)
-            {
-                var p = source[i];
-                parameters[i] = new Param(Required(p?.Key, $"params[{i}].key"), p!.Value ?? string.Empty);
-            }
-        }
-
-        await store.LogBatchAsync(
-            runId,
-            new LogBatch(metrics, parameters, MlflowMapping.ToTags(request.Tags, "tags")),
-            context.RequestAborted);
+        await store.LogBatchAsync(runId, new LogBatch(request.Metrics, request.Params, request.Tags), context.RequestAborted);
         await WriteEmptyAsync(context);
-    }
-
-    private static void CheckLimit(int count, int limit, string field)
-    {
-        if (count > limit)
-        {
-            throw CapstanException.Invalid(
-                $"A batch logging request can contain at most {limit} {field}, but got {count}. Split the batch.");
-        }
     }
 
     public async Task LogInputsAsync(HttpContext context)
@@ -356,7 +311,7 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
             MaxResults(request.MaxResults, 100_000),
             string.IsNullOrEmpty(request.PageToken) ? null : request.PageToken,
             context.RequestAborted);
-        await WriteAsync(context, new MetricHistoryResponse { Metrics = MlflowMapping.ToWire(page.Items), NextPageToken = page.NextPageToken }, MlflowJsonContext.Default.MetricHistoryResponse);
+        await MlflowResponseWriter.WriteMetricHistoryAsync(context, page);
     }
 
     public async Task ListArtifactsAsync(HttpContext context)
@@ -532,7 +487,40 @@ internal sealed class MlflowHandlers(IMetadataStore store, IArtifactStore artifa
     {
         var request = await ReadAsync(context, MlflowJsonContext.Default.RegistryRequest);
         var version = await store.GetModelVersionAsync(Required(request.Name, "name"), Required(request.Version, "version"), context.RequestAborted);
-        await WriteAsync(context, new DownloadUriResponse { ArtifactUri = version.Source }, MlflowJsonContext.Default.DownloadUriResponse);
+        var uri = await ResolveSourceAsync(version.Source, context.RequestAborted);
+        await WriteAsync(context, new DownloadUriResponse { ArtifactUri = uri }, MlflowJsonContext.Default.DownloadUriResponse);
+    }
+
+    /// <summary>
+    /// Like MLflow, a <c>runs:/RUN_ID/path</c> source resolves to where the run's artifacts actually are,
+    /// so a client can download without knowing the run. Other sources are returned as registered.
+    /// </summary>
+    private async Task<string> ResolveSourceAsync(string source, CancellationToken cancellationToken)
+    {
+        const string RunsScheme = "runs:/";
+        if (!source.StartsWith(RunsScheme, StringComparison.Ordinal))
+        {
+            return source;
+        }
+
+        var rest = source[RunsScheme.Length..].TrimStart('/');
+        var slash = rest.IndexOf('/', StringComparison.Ordinal);
+        var runId = slash < 0 ? rest : rest[..slash];
+        var path = slash < 0 ? string.Empty : rest[(slash + 1)..].Trim('/');
+        if (runId.Length == 0)
+        {
+            return source;
+        }
+
+        try
+        {
+            var run = await store.GetRunAsync(runId, cancellationToken);
+            return path.Length == 0 ? run.Info.ArtifactUri : $"{run.Info.ArtifactUri.TrimEnd('/')}/{path}";
+        }
+        catch (CapstanException exception) when (exception.Code == ErrorCode.ResourceDoesNotExist)
+        {
+            return source;
+        }
     }
 
     private static RegistrySearch ToSearch(RegistryRequest request, int defaultMaxResults) => new(

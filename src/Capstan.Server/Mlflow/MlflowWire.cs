@@ -175,15 +175,6 @@ internal sealed class LogMetricRequest
     public long? Step { get; set; }
 }
 
-/// <summary>runs/log-batch, the hot ingest path.</summary>
-internal sealed class LogBatchRequest
-{
-    public string? RunId { get; set; }
-    public List<MetricWire>? Metrics { get; set; }
-    public List<KeyValueWire>? Params { get; set; }
-    public List<KeyValueWire>? Tags { get; set; }
-}
-
 internal sealed class SearchRunsRequest
 {
     public List<string>? ExperimentIds { get; set; }
@@ -303,7 +294,6 @@ internal sealed class DownloadUriResponse
 [JsonSerializable(typeof(ExperimentRequest))]
 [JsonSerializable(typeof(RunRequest))]
 [JsonSerializable(typeof(LogMetricRequest))]
-[JsonSerializable(typeof(LogBatchRequest))]
 [JsonSerializable(typeof(SearchRunsRequest))]
 [JsonSerializable(typeof(RegistryRequest))]
 [JsonSerializable(typeof(ErrorResponse))]

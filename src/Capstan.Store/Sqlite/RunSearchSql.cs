@@ -8,8 +8,9 @@ namespace Capstan.Store.Sqlite;
 
 /// <summary>
 /// Translates a run search (MLflow's filter and order-by grammar) into one SELECT over <c>runs</c>.
-/// Metric, param, tag and dataset conditions become <c>run_uuid IN (subquery)</c>, which the
-/// (key, value) indexes answer; order-by keys become LEFT JOINs so runs missing the key sort last.
+/// Param, tag and dataset conditions become <c>run_uuid IN (subquery)</c>, which the (key, value)
+/// indexes answer; metric conditions probe latest_metrics' primary key per run (EXISTS); order-by
+/// keys become LEFT JOINs so runs missing the key sort last.
 /// </summary>
 internal static class RunSearchSql
 {
@@ -19,7 +20,7 @@ internal static class RunSearchSql
     public static (string Sql, SqlFilter Filter) Build(RunSearch search, long offset)
     {
         var filter = new SqlFilter();
-        var experimentIds = search.ExperimentIds.Select(id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+        var experimentIds = (search.ExperimentIds ?? []).Select(id => long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var n)
             ? n
             : throw CapstanException.Invalid($"Invalid experiment id '{id}': experiment ids are integers.")).Distinct().ToList();
         filter.Add(experimentIds.Count == 0 ? "1 = 0" : $"r.experiment_id IN ({string.Join(", ", experimentIds.Select(id => filter.Param(id)))})");
@@ -83,7 +84,7 @@ internal static class RunSearchSql
         {
             case EntityKind.Metric:
                 var key = filter.Param(comparison.Key);
-                return $"r.run_uuid IN (SELECT m.run_uuid FROM latest_metrics m WHERE m.key = {key} AND m.is_nan = 0 AND {filter.NumericPredicate("m.value", comparison, display)})";
+                return $"EXISTS (SELECT 1 FROM latest_metrics m WHERE m.run_uuid = r.run_uuid AND m.key = {key} AND m.is_nan = 0 AND {filter.NumericPredicate("m.value", comparison, display)})";
             case EntityKind.Param or EntityKind.Tag:
                 var table = comparison.Kind == EntityKind.Param ? "params" : "tags";
                 var name = filter.Param(comparison.Key);

@@ -22,6 +22,8 @@ namespace Capstan.Store.Sqlite;
 public sealed partial class SqliteMetadataStore : IMetadataStore, IAsyncDisposable
 {
     private const int BusyTimeoutMs = 5000;
+    private const int WriterCacheKib = 64 * 1024;
+    private const int ReaderCacheKib = 16 * 1024;
 
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
@@ -65,7 +67,7 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IAsyncDisposab
         {
             await writer.OpenAsync(ct).ConfigureAwait(false);
             Execute(writer, "PRAGMA journal_mode=WAL");
-            ConfigureConnection(writer);
+            ConfigureConnection(writer, WriterCacheKib);
             SchemaMigrations.Apply(writer, migrations, ct);
         }
         catch
@@ -102,9 +104,14 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IAsyncDisposab
         }
     }
 
-    /// <summary>Per-connection settings (pragmas other than journal_mode are not stored in the file).</summary>
-    private static void ConfigureConnection(SqliteConnection connection) =>
+    /// <summary>
+    /// Per-connection settings (pragmas other than journal_mode are not stored in the file).
+    /// The page cache is raised from SQLite's 2 MB default: metric ingest inserts into indexes
+    /// keyed by random run ids, which thrash a small cache once the file outgrows it.
+    /// </summary>
+    private static void ConfigureConnection(SqliteConnection connection, int cacheKib) =>
         Execute(connection, $"""
+            PRAGMA cache_size=-{cacheKib};
             PRAGMA synchronous=NORMAL;
             PRAGMA busy_timeout={BusyTimeoutMs};
             PRAGMA foreign_keys=ON;
@@ -176,7 +183,7 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IAsyncDisposab
 
         connection = new SqliteConnection(_readConnectionString);
         connection.Open();
-        ConfigureConnection(connection);
+        ConfigureConnection(connection, ReaderCacheKib);
         return connection;
     }
 
