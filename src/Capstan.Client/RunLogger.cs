@@ -33,7 +33,6 @@ public sealed class RunLogger : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Channel<Entry> _queue = Channel.CreateUnbounded<Entry>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
-    private readonly CancellationTokenSource _stopping = new();
     private readonly List<Exception> _failures = [];
     private readonly Lock _failuresLock = new();
     private readonly Task _loop;
@@ -48,7 +47,7 @@ public sealed class RunLogger : IAsyncDisposable
         _store = store;
         RunId = runId;
         _time = time ?? TimeProvider.System;
-        _loop = ExecuteAsync(_stopping.Token);
+        _loop = ExecuteAsync();
     }
 
     public string RunId { get; }
@@ -105,15 +104,7 @@ public sealed class RunLogger : IAsyncDisposable
         }
 
         _queue.Writer.TryComplete();
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        finally
-        {
-            _stopping.Dispose();
-        }
-
+        await _loop.ConfigureAwait(false);
         ThrowFailures();
     }
 
@@ -148,7 +139,7 @@ public sealed class RunLogger : IAsyncDisposable
     }
 
     /// <summary>The background loop: drain what is queued into batches until the writer completes.</summary>
-    private async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task ExecuteAsync()
     {
         // Yield first so the constructor returns before any store call runs on the caller's thread.
         await Task.Yield();
@@ -160,29 +151,33 @@ public sealed class RunLogger : IAsyncDisposable
             {
                 if (entry.Kind == EntryKind.Flush)
                 {
-                    await WriteAsync(batch, stoppingToken).ConfigureAwait(false);
+                    await WriteAsync(batch).ConfigureAwait(false);
                     entry.Flushed!.TrySetResult();
                     continue;
                 }
 
                 if (!batch.TryAdd(entry))
                 {
-                    await WriteAsync(batch, stoppingToken).ConfigureAwait(false);
+                    await WriteAsync(batch).ConfigureAwait(false);
                     batch.TryAdd(entry);
                 }
 
                 if (batch.IsFull)
                 {
-                    await WriteAsync(batch, stoppingToken).ConfigureAwait(false);
+                    await WriteAsync(batch).ConfigureAwait(false);
                 }
             }
 
             // The queue is momentarily empty: send what we have rather than wait for more.
-            await WriteAsync(batch, stoppingToken).ConfigureAwait(false);
+            await WriteAsync(batch).ConfigureAwait(false);
         }
     }
 
-    private async Task WriteAsync(BatchBuilder batch, CancellationToken stoppingToken)
+    /// <remarks>
+    /// Store calls run without a cancellation token on purpose: what was logged is written before
+    /// Dispose returns, which is the promise the training code relies on.
+    /// </remarks>
+    private async Task WriteAsync(BatchBuilder batch)
     {
         if (batch.Consumed == 0)
         {
@@ -196,16 +191,16 @@ public sealed class RunLogger : IAsyncDisposable
         {
             try
             {
-                await _store.LogBatchAsync(RunId, logBatch, stoppingToken).ConfigureAwait(false);
+                await _store.LogBatchAsync(RunId, logBatch, CancellationToken.None).ConfigureAwait(false);
                 Interlocked.Add(ref _written, count);
                 break;
             }
             catch (HttpRequestException) when (attempt < TransientRetries)
             {
                 // A dropped connection is worth another try; the store rejecting the batch is not.
-                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), _time, stoppingToken).ConfigureAwait(false);
+                await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), _time).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            catch (Exception ex)
             {
                 lock (_failuresLock)
                 {
