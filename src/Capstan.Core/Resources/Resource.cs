@@ -60,6 +60,7 @@ public abstract class Resource<TSpec, TStatus> : Resource
 
     public TStatus? Status { get; set; }
 
+    [JsonIgnore]
     public override ResourceStatus? CommonStatus => Status;
 }
 

@@ -29,13 +29,21 @@ public static partial class ResourceLoader
     {
         ArgumentNullException.ThrowIfNull(yaml);
         var stream = new YamlStream();
+        var scanner = new Scanner(new StringReader(yaml));
         try
         {
-            stream.Load(new StringReader(yaml));
+            stream.Load(new Parser(scanner));
         }
         catch (YamlException e)
         {
             var error = new ResourceError(source, (int)e.Start.Line, (int)e.Start.Column, "", MarkPrefix().Replace(e.Message, ""));
+            return new ResourceLoadResult([], [error]);
+        }
+        catch (InvalidOperationException)
+        {
+            // YamlDotNet's scanner fails this way, without a mark, on some unterminated flow collections.
+            var at = scanner.CurrentPosition;
+            var error = new ResourceError(source, (int)at.Line, (int)at.Column, "", "invalid YAML: is a '[' or '{' left unclosed?");
             return new ResourceLoadResult([], [error]);
         }
 
@@ -68,7 +76,7 @@ public static partial class ResourceLoader
             }
         }
 
-        return new ResourceLoadResult(resources, errors);
+        return new ResourceLoadResult(resources, [.. errors.OrderBy(e => (e.Line, e.Column))]);
     }
 
     private static Resource? ReadDocument(YamlNode root, ResourceValidation validation)
