@@ -43,6 +43,13 @@ public sealed class ResourceValidation
         Add(node, fieldPath, message);
     }
 
+    /// <summary>An error about a field's name (a map key) rather than its value: points at the key.</summary>
+    public void ErrorAtName(string fieldPath, string message)
+    {
+        var node = _nodes.TryGetValue(fieldPath, out var found) && found.Key is { } key ? key : Locate(fieldPath);
+        Add(node, fieldPath, message);
+    }
+
     internal void Error(YamlNode node, string fieldPath, string message) => Add(node, fieldPath, message);
 
     internal void Record(string fieldPath, YamlNode? key, YamlNode value) => _nodes[fieldPath] = (key, value);

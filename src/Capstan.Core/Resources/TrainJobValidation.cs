@@ -61,11 +61,11 @@ internal static class TrainJobValidation
             var path = FieldPath.Key("spec.params", name);
             if (name.Length == 0 || name.Contains('}', StringComparison.Ordinal))
             {
-                validation.Error(path, $"'{name}' is not a valid parameter name");
+                validation.ErrorAtName(path, $"'{name}' is not a valid parameter name");
             }
             else if (!byVariable.TryAdd(ParamSubstitution.EnvironmentName(name), name))
             {
-                validation.Error(path, $"'{name}' and '{byVariable[ParamSubstitution.EnvironmentName(name)]}' both become {ParamSubstitution.EnvironmentName(name)}");
+                validation.ErrorAtName(path, $"'{name}' and '{byVariable[ParamSubstitution.EnvironmentName(name)]}' both become {ParamSubstitution.EnvironmentName(name)}");
             }
         }
 

@@ -56,7 +56,11 @@ internal sealed class YamlBinder(ResourceValidation validation)
         var fields = FieldsOf(type);
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (KeyOf(keyNode, path) is not { } key)
+            {
+                continue;
+            }
+
             var fieldPath = FieldPath.Field(path, key);
             if (!fields.TryGetValue(key, out var property))
             {
@@ -87,7 +91,11 @@ internal sealed class YamlBinder(ResourceValidation validation)
         var map = (System.Collections.IDictionary)Activator.CreateInstance(typeof(Dictionary<,>).MakeGenericType(typeof(string), valueType))!;
         foreach (var (keyNode, valueNode) in mapping.Children)
         {
-            var key = ((YamlScalarNode)keyNode).Value ?? "";
+            if (KeyOf(keyNode, path) is not { } key)
+            {
+                continue;
+            }
+
             var keyPath = FieldPath.Key(path, key);
             validation.Record(keyPath, keyNode, valueNode);
             var value = valueType == typeof(string) && valueNode is YamlScalarNode { } text && AcceptsAnyScalar(path)
@@ -189,6 +197,9 @@ internal sealed class YamlBinder(ResourceValidation validation)
 
         return null;
     }
+
+    private string? KeyOf(YamlNode keyNode, string path) =>
+        keyNode is YamlScalarNode { Value: { } key } ? key : (string?)Fail(keyNode, path, $"expected a field name, got {Describe(keyNode)}");
 
     private object? Fail(YamlNode node, string path, string message)
     {

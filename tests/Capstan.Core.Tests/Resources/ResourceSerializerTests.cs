@@ -103,4 +103,20 @@ public sealed class ResourceSerializerTests
             """,
             yaml[yaml.IndexOf("status:", StringComparison.Ordinal)..]);
     }
+
+    [Fact]
+    public void Load_ServerSetMetadata_RoundTripsThroughYaml()
+    {
+        var job = (TrainJob)Assert.Single(ResourceLoader.Load(MinimalJob, "iris.yaml"));
+        job.Metadata.Uid = "0d1f6c1e-6b1a-4c51-9a55-2f0c2b0e8a11";
+        job.Metadata.Generation = 3;
+        job.Metadata.ResourceVersion = "17";
+        job.Metadata.CreationTimestamp = new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero);
+        job.Status = new TrainJobStatus { StartTime = job.Metadata.CreationTimestamp, Attempts = 1, RunId = "1234" };
+
+        var again = (TrainJob)Assert.Single(ResourceLoader.Load(ResourceSerializer.ToYaml(job), "again.yaml"));
+
+        Assert.Equal(ResourceSerializer.ToJson(job), ResourceSerializer.ToJson(again));
+        Assert.Equal(job.Metadata.CreationTimestamp, again.Status!.StartTime);
+    }
 }
