@@ -40,6 +40,10 @@ public sealed class ResourceValidationTests
     [InlineData("  env: [{name: EPOCHS, value: 10}]", 7, 31, "spec.env[0].value", "expected a string, got the number 10 (quote it: \"10\")")]
     [InlineData("  tolerations: [{key: a, tolerationSeconds: soon}]", 7, 45, "spec.tolerations[0].tolerationSeconds", "expected an integer, got 'soon'")]
     [InlineData("  resources: {requests: {memory: -1Gi}}", 7, 34, "spec.resources.requests.memory", "'-1Gi' is negative: a quantity must be 0 or more")]
+    [InlineData("  tolerations: {key: a}", 7, 16, "spec.tolerations", "expected a list, got a map")]
+    [InlineData("  env: [{name: A, valueFrom: {secretKeyRef: {name: s, key: k, optional: maybe}}}]", 7, 73, "spec.env[0].valueFrom.secretKeyRef.optional", "expected a boolean (true or false), got 'maybe'")]
+    [InlineData("  nodeSelector: {gpu: yes}", 7, 23, "spec.nodeSelector.gpu", "expected a string, got the boolean yes (quote it: \"yes\")")]
+    [InlineData("  nodeSelector: {? [a] : b}", 7, 20, "spec.nodeSelector", "expected a field name, got a list")]
     public void Read_WrongType_ReportsWhereAndWhatWasExpected(string line, int lineNumber, int column, string path, string message)
     {
         var error = SpecError(line);
@@ -164,5 +168,15 @@ public sealed class ResourceValidationTests
         var error = Assert.Single(ResourceValidation.Validate(job, "api"));
 
         Assert.Equal("api: spec.replicas: must be at least 1, got 0", error.ToString());
+    }
+
+    [Fact]
+    public void Load_AnchorsAndAliases_AreResolvedBeforeBinding()
+    {
+        var yaml = Header + "  args: [--lr, &lr \"0.1\", --final-lr, *lr]\n";
+
+        var job = (TrainJob)Assert.Single(ResourceLoader.Load(yaml, "job.yaml"));
+
+        Assert.Equal(["--lr", "0.1", "--final-lr", "0.1"], job.Spec.Args!);
     }
 }
