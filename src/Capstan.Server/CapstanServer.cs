@@ -112,6 +112,8 @@ public static class CapstanServer
 
         var app = builder.Build();
         app.UseMiddleware<ApiErrorMiddleware>();
+        app.UseRouting();
+        app.UseMiddleware<EncodedSlashMiddleware>();
         app.MapHealthApi();
         app.MapMlflowApi();
         app.MapMlflowArtifactsApi();

@@ -66,12 +66,12 @@ public sealed class ClientServerTests
     }
 
     [Fact]
-    public async Task Registry_NameWithSpacesAndPunctuation_RoundTripsWithAlias()
+    public async Task Registry_NameWithSlashSpacesAndPunctuation_RoundTripsWithAlias()
     {
         var ct = TestContext.Current.CancellationToken;
         await using var server = await InProcessServer.StartAsync(ct);
         using var client = new CapstanClient(server.Url);
-        const string name = "team a: fraud model (v2)";
+        const string name = "team/a: fraud model (v2)";
 
         await client.CreateRegisteredModelAsync(new NewRegisteredModel(name, "first"), ct);
         var version = await client.CreateModelVersionAsync(new NewModelVersion(name, "mlflow-artifacts:/1/abc/artifacts/model"), ct);
