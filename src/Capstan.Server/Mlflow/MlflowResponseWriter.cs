@@ -59,7 +59,12 @@ internal static class MlflowResponseWriter
         }
     }
 
-    public static async Task WriteRunsAsync(HttpContext context, Page<Run> page)
+    public static Task WriteRunsAsync(HttpContext context, Page<Run> page) => WritePageAsync(context, page, s_runs, WriteRun);
+
+    public static Task WriteMetricHistoryAsync(HttpContext context, Page<Metric> page) => WritePageAsync(context, page, s_metrics, static (w, m) => WriteMetric(w, m));
+
+    /// <summary>Writes <c>{"name": [items...], "next_page_token": ...}</c>, flushing in chunks so large pages stream.</summary>
+    private static async Task WritePageAsync<T>(HttpContext context, Page<T> page, JsonEncodedText name, Action<Utf8JsonWriter, T> writeItem)
     {
         var writer = Start(context);
         await using (writer.ConfigureAwait(false))
@@ -67,37 +72,10 @@ internal static class MlflowResponseWriter
             writer.WriteStartObject();
             if (page.Items.Count > 0)
             {
-                writer.WriteStartArray(s_runs);
-                foreach (var run in page.Items)
+                writer.WriteStartArray(name);
+                foreach (var item in page.Items)
                 {
-                    WriteRun(writer, run);
-                    if (writer.BytesPending > FlushThreshold)
-                    {
-                        await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-                    }
-                }
-
-                writer.WriteEndArray();
-            }
-
-            WriteToken(writer, page.NextPageToken);
-            writer.WriteEndObject();
-            await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
-        }
-    }
-
-    public static async Task WriteMetricHistoryAsync(HttpContext context, Page<Metric> page)
-    {
-        var writer = Start(context);
-        await using (writer.ConfigureAwait(false))
-        {
-            writer.WriteStartObject();
-            if (page.Items.Count > 0)
-            {
-                writer.WriteStartArray(s_metrics);
-                foreach (var metric in page.Items)
-                {
-                    WriteMetric(writer, metric);
+                    writeItem(writer, item);
                     if (writer.BytesPending > FlushThreshold)
                     {
                         await writer.FlushAsync(context.RequestAborted).ConfigureAwait(false);
