@@ -130,4 +130,19 @@ public sealed class ClientServerTests
         Assert.Equal(ExitCodes.Unavailable, result.ExitCode);
         Assert.Contains("Cannot reach", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Server_PortAlreadyTaken_ExitsUnavailableWithOneLine()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        using var home = new TempHome();
+
+        var result = await CliHarness.RunAsync(home.Environment, "server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal(ExitCodes.Unavailable, result.ExitCode);
+        Assert.Contains($"Cannot listen on 127.0.0.1:{port}", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+    }
 }

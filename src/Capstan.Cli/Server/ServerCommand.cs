@@ -33,8 +33,29 @@ public static class ServerCommand
                 Port = parse.GetValue(port),
                 Home = home.EnsureCreated().Root,
             };
-            await using var app = await CapstanServer.BuildAsync(options, ct);
-            await app.StartAsync(ct);
+            WebApplication app;
+            try
+            {
+                app = await CapstanServer.BuildAsync(options, ct);
+            }
+            catch (InvalidOperationException ex)
+            {
+                CommandAction.Fail(context, ex.Message);
+                return ExitCodes.Unavailable;
+            }
+
+            await using var disposeApp = app;
+            try
+            {
+                await app.StartAsync(ct);
+            }
+            catch (IOException ex)
+            {
+                // Typically the port is taken: say so in one line rather than a stack trace.
+                CommandAction.Fail(context, $"Cannot listen on {options.Host}:{options.Port}: {ex.Message}");
+                return ExitCodes.Unavailable;
+            }
+
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             foreach (var address in addresses)
             {
