@@ -52,7 +52,7 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorM
     public static int NativeStatusFor(ErrorCode code) => code switch
     {
         ErrorCode.ResourceDoesNotExist => StatusCodes.Status404NotFound,
-        ErrorCode.ResourceAlreadyExists or ErrorCode.InvalidState => StatusCodes.Status409Conflict,
+        ErrorCode.ResourceAlreadyExists or ErrorCode.InvalidState or ErrorCode.Conflict => StatusCodes.Status409Conflict,
         ErrorCode.Internal => StatusCodes.Status500InternalServerError,
         _ => StatusCodes.Status400BadRequest,
     };
