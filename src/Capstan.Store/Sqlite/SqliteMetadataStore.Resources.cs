@@ -316,8 +316,9 @@ public sealed partial class SqliteMetadataStore : IResourceStore
         return new StoredResource(ResourceSerializer.FromJson(body), JsonNode.Parse(body)!.AsObject(), reader.GetInt64(1));
     }
 
-    private Resource InsertResource(SqliteTransaction transaction, Resource incoming)
+    private Resource InsertResource(SqliteTransaction transaction, Resource resource)
     {
+        var incoming = resource;
         using (var exists = WriteCommand(transaction, "SELECT 1 FROM resources WHERE kind = @kind AND namespace = @namespace AND name = @name"))
         {
             BindKey(exists, incoming.Kind, incoming.Metadata.Namespace!, incoming.Metadata.Name!);
@@ -327,6 +328,8 @@ public sealed partial class SqliteMetadataStore : IResourceStore
             }
         }
 
+        // As with Kubernetes' status subresource, a new object starts without status: only controllers write it.
+        incoming = WithoutStatus(incoming);
         var version = NextValue(transaction, "resource_version");
         var metadata = incoming.Metadata;
         metadata.Uid = Guid.NewGuid().ToString();
@@ -473,6 +476,18 @@ public sealed partial class SqliteMetadataStore : IResourceStore
         {
             throw CapstanException.Conflict($"{KindNames.Plural(incoming.Kind)} \"{incoming.Metadata.Name}\"");
         }
+    }
+
+    private static Resource WithoutStatus(Resource resource)
+    {
+        if (resource.CommonStatus is null)
+        {
+            return resource;
+        }
+
+        var node = ResourceSerializer.ToJsonNode(resource);
+        node.Remove("status");
+        return (Resource)System.Text.Json.JsonSerializer.Deserialize(node, resource.GetType(), ResourceSerializer.JsonOptions)!;
     }
 
     private static bool Matches(Resource resource, IReadOnlyDictionary<string, string>? selector) =>

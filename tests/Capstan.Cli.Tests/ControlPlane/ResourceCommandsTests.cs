@@ -195,6 +195,19 @@ public sealed class ResourceCommandsTests : IDisposable
         Assert.Equal(ErrorCode.Conflict, conflict.Code);
     }
 
+    [Fact]
+    public async Task ResourceClient_InvalidObject_ThrowsValidationErrorsFromServer()
+    {
+        await using var server = await InProcessServer.StartAsync(Ct);
+        using var client = new Capstan.Client.ResourceClient(server.Url);
+        var job = new TrainJob { Metadata = new ResourceMetadata { Name = "bad" }, Spec = new TrainJobSpec { Command = ["true"], Replicas = 0 } };
+
+        var error = await Assert.ThrowsAsync<ResourceValidationException>(() => client.CreateAsync(job, Ct));
+
+        Assert.Contains(error.Errors, e => e.FieldPath == "spec.replicas");
+        await Assert.ThrowsAsync<CapstanException>(() => client.GetAsync(TrainJob.KindName, "default", "bad", Ct));
+    }
+
     private static async Task<WatchEvent> FirstAsync(IAsyncEnumerable<WatchEvent> watch)
     {
         await foreach (var change in watch)

@@ -31,6 +31,19 @@ public sealed class ResourceStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task Create_WithStatus_StartsWithoutStatus()
+    {
+        var job = Job("mnist");
+        job.Status = new TrainJobStatus { Phase = TrainJobPhase.Succeeded };
+
+        var created = (TrainJob)await Store.CreateAsync(job, Ct);
+
+        Assert.Null(created.Status);
+        Assert.Null((await Store.GetAsync<TrainJob>("default", "mnist", Ct)).Status);
+        Assert.Equal(TrainJobPhase.Succeeded, job.Status.Phase);
+    }
+
+    [Fact]
     public async Task Create_NameTakenInNamespace_AlreadyExistsButOtherNamespaceIsFine()
     {
         await Store.CreateAsync(Job("mnist"), Ct);
