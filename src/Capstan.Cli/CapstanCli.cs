@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Capstan.Cli.ControlPlane;
 using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
 using Capstan.Cli.Server;
@@ -18,6 +19,10 @@ public static class CapstanCli
             RunsCommand.Create(context),
             ModelsCommand.Create(context),
             QuickstartCommand.Create(context),
+            ApplyCommand.Create(context),
+            GetCommand.Create(context),
+            DescribeCommand.Create(context),
+            DeleteCommand.Create(context),
         };
         return root;
     }

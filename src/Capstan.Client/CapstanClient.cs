@@ -304,58 +304,8 @@ public sealed class CapstanClient : IMetadataStore, IArtifactStore, IDisposable
         return request;
     }
 
-    /// <summary>Turns a problem-details (or any non-success) response into a <see cref="CapstanException"/>.</summary>
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        if (response.IsSuccessStatusCode)
-        {
-            return;
-        }
-
-        string text;
-        try
-        {
-            text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException)
-        {
-            text = string.Empty;
-        }
-
-        string? wire = null;
-        string? message = null;
-        if (text.Length > 0 && text.TrimStart().StartsWith('{'))
-        {
-            try
-            {
-                using var document = JsonDocument.Parse(text);
-                var root = document.RootElement;
-                wire = ReadString(root, "errorCode") ?? ReadString(root, "error_code");
-                message = ReadString(root, "detail") ?? ReadString(root, "message") ?? ReadString(root, "title");
-            }
-            catch (JsonException)
-            {
-                // Not JSON after all: fall back to the status code below.
-            }
-        }
-
-        var code = wire is not null ? ErrorCodes.FromWire(wire) : FromStatus(response.StatusCode);
-        message ??= text.Length > 0 && text.Length <= 500 ? text : $"The server answered {(int)response.StatusCode} {response.ReasonPhrase}.";
-        throw new CapstanException(code, message);
-    }
-
-    private static string? ReadString(JsonElement root, string name) =>
-        root.ValueKind == JsonValueKind.Object && root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-            ? value.GetString()
-            : null;
-
-    private static ErrorCode FromStatus(HttpStatusCode status) => status switch
-    {
-        HttpStatusCode.NotFound => ErrorCode.ResourceDoesNotExist,
-        HttpStatusCode.Conflict => ErrorCode.ResourceAlreadyExists,
-        HttpStatusCode.BadRequest => ErrorCode.InvalidParameterValue,
-        _ => ErrorCode.Internal,
-    };
+    private static Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken) =>
+        ServerErrors.EnsureSuccessAsync(response, cancellationToken);
 
     private static readonly JsonSerializerOptions s_proxyJson = new(JsonSerializerDefaults.Web);
 

@@ -9,6 +9,9 @@ public enum ErrorCode
     InvalidState,
     BadRequest,
     Internal,
+
+    /// <summary>Optimistic concurrency lost: the object changed since the caller read it (HTTP 409).</summary>
+    Conflict,
 }
 
 /// <summary>
@@ -24,6 +27,10 @@ public sealed class CapstanException(ErrorCode code, string message) : Exception
     public static CapstanException Invalid(string message) => new(ErrorCode.InvalidParameterValue, message);
 
     public static CapstanException AlreadyExists(string message) => new(ErrorCode.ResourceAlreadyExists, message);
+
+    /// <summary>Kubernetes' answer to a write based on a stale resourceVersion.</summary>
+    public static CapstanException Conflict(string what) =>
+        new(ErrorCode.Conflict, $"Operation cannot be fulfilled on {what}: the object has been modified; please apply your changes to the latest version and try again");
 }
 
 /// <summary>The wire names of <see cref="ErrorCode"/>, as MLflow's <c>error_code</c> spells them.</summary>
@@ -36,6 +43,7 @@ public static class ErrorCodes
         ErrorCode.ResourceAlreadyExists => "RESOURCE_ALREADY_EXISTS",
         ErrorCode.InvalidState => "INVALID_STATE",
         ErrorCode.BadRequest => "BAD_REQUEST",
+        ErrorCode.Conflict => "ABORTED",
         _ => "INTERNAL_ERROR",
     };
 
@@ -46,6 +54,7 @@ public static class ErrorCodes
         "RESOURCE_ALREADY_EXISTS" => ErrorCode.ResourceAlreadyExists,
         "INVALID_STATE" => ErrorCode.InvalidState,
         "BAD_REQUEST" => ErrorCode.BadRequest,
+        "ABORTED" => ErrorCode.Conflict,
         _ => ErrorCode.Internal,
     };
 }

@@ -2,8 +2,10 @@ using System.Net;
 using System.Text.Json.Serialization;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
+using Capstan.Core.ControlPlane;
 using Capstan.Core.Storage;
 using Capstan.Server.Api;
+using Capstan.Server.ControlPlane;
 using Capstan.Server.Health;
 using Capstan.Server.Hosting;
 using Capstan.Server.Mlflow;
@@ -108,6 +110,12 @@ public static class CapstanServer
             builder.Services.AddSingleton(artifacts);
         }
 
+        // The SQLite store keeps the control plane's objects in the same file, behind the same single writer.
+        if (metadata is IResourceStore resources)
+        {
+            builder.Services.AddSingleton(resources);
+        }
+
         builder.Services.AddCapstanApis();
 
         var app = builder.Build();
@@ -119,6 +127,7 @@ public static class CapstanServer
         app.MapMlflowArtifactsApi();
         app.MapTrackingApi();
         app.MapRegistryApi();
+        app.MapResourceApi();
         app.MapOpenApi();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));

@@ -1,6 +1,7 @@
 using Capstan.Client;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
+using Capstan.Core.ControlPlane;
 using Capstan.Core.Storage;
 using Capstan.Store.Artifacts;
 using Capstan.Store.Sqlite;
@@ -10,12 +11,25 @@ namespace Capstan.Cli.Hosting;
 /// <summary>The stores a command works on, and what to dispose when it is done.</summary>
 public sealed class Backend(IMetadataStore metadata, IArtifactStore artifacts, string location, IAsyncDisposable? owner) : IAsyncDisposable
 {
+    private readonly IResourceStore? _resources = metadata as IResourceStore;
+
+    /// <summary>A backend whose control-plane objects live apart from the tracking store (a remote server).</summary>
+    public Backend(IMetadataStore metadata, IArtifactStore artifacts, IResourceStore resources, string location, IAsyncDisposable? owner)
+        : this(metadata, artifacts, location, owner)
+    {
+        _resources = resources;
+    }
+
     /// <summary>Set to a server's URL to work against it instead of the embedded stores.</summary>
     public const string UrlVariable = "CAPSTAN_URL";
 
     public IMetadataStore Metadata { get; } = metadata;
 
     public IArtifactStore Artifacts { get; } = artifacts;
+
+    /// <summary>The control plane's objects (TrainJobs, ...): the embedded SQLite store, or the server's resource API.</summary>
+    public IResourceStore Resources => _resources
+        ?? throw new CapstanException(ErrorCode.Internal, $"The backend at {Location} keeps no control-plane resources.");
 
     /// <summary>The server URL or the home folder, for messages.</summary>
     public string Location { get; } = location;
@@ -38,7 +52,8 @@ public sealed class Backend(IMetadataStore metadata, IArtifactStore artifacts, s
         }
 
         var client = new CapstanClient(baseUrl);
-        return Task.FromResult(new Backend(client, client, baseUrl.AbsoluteUri, new DisposeOnce(client)));
+        var resources = new ResourceClient(baseUrl);
+        return Task.FromResult(new Backend(client, client, resources, baseUrl.AbsoluteUri, new DisposeOnce(client, resources)));
     }
 
     public static async Task<Backend> OpenEmbeddedAsync(CapstanHome home, CancellationToken cancellationToken)
@@ -59,11 +74,15 @@ public sealed class Backend(IMetadataStore metadata, IArtifactStore artifacts, s
             : new CapstanHome(Path.GetFullPath(configured));
     }
 
-    private sealed class DisposeOnce(IDisposable inner) : IAsyncDisposable
+    private sealed class DisposeOnce(params IDisposable[] inner) : IAsyncDisposable
     {
         public ValueTask DisposeAsync()
         {
-            inner.Dispose();
+            foreach (var disposable in inner)
+            {
+                disposable.Dispose();
+            }
+
             return ValueTask.CompletedTask;
         }
     }

@@ -158,6 +158,13 @@ internal sealed class YamlBinder(ResourceValidation validation)
                 : Fail(node, path, $"'{text}' is not a valid {LastSegment(path)} (allowed: {string.Join(", ", names)})");
         }
 
+        // Timestamps are strings in JSON and in kubectl's YAML (creationTimestamp: "2024-01-01T00:00:00Z"),
+        // so a quoted one is as good as a plain one.
+        if (type == typeof(DateTimeOffset))
+        {
+            return ParsePlain(text, type) ?? Fail(node, path, $"expected {Describe(type)}, got '{text}'");
+        }
+
         if (!plain)
         {
             return Fail(node, path, $"expected {Describe(type)}, got the string \"{text}\" (remove the quotes)");

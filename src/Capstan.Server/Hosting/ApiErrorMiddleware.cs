@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Capstan.Core;
+using Capstan.Core.Resources;
 using Capstan.Server.Mlflow;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -31,7 +32,11 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorM
             }
 
             context.Response.Clear();
-            if (IsMlflowPath(context.Request.Path))
+            if (exception is ResourceValidationException invalid && !IsMlflowPath(context.Request.Path))
+            {
+                await WriteValidationProblemAsync(context, invalid);
+            }
+            else if (IsMlflowPath(context.Request.Path))
             {
                 await MlflowRequests.WriteErrorAsync(context, status ?? MlflowRequests.StatusFor(code), ErrorCodes.ToWire(code), message);
             }
@@ -46,13 +51,33 @@ internal sealed class ApiErrorMiddleware(RequestDelegate next, ILogger<ApiErrorM
         }
     }
 
+    /// <summary>A 422 listing every error with its file, line, column and field path.</summary>
+    private static Task WriteValidationProblemAsync(HttpContext context, ResourceValidationException invalid) =>
+        TypedResults.Problem(
+            detail: invalid.Message,
+            statusCode: StatusCodes.Status422UnprocessableEntity,
+            title: $"{invalid.Errors.Count} error(s) in the resources; nothing was applied",
+            extensions: new Dictionary<string, object?>
+            {
+                ["errorCode"] = ErrorCodes.ToWire(invalid.Code),
+                ["errors"] = invalid.Errors.Select(e => new Dictionary<string, object?>
+                {
+                    ["file"] = e.File,
+                    ["line"] = e.Line,
+                    ["column"] = e.Column,
+                    ["fieldPath"] = e.FieldPath,
+                    ["message"] = e.Message,
+                }).ToList(),
+            })
+            .ExecuteAsync(context);
+
     public static bool IsMlflowPath(PathString path) =>
         path.StartsWithSegments("/api/2.0", StringComparison.Ordinal) || path.StartsWithSegments("/ajax-api/2.0", StringComparison.Ordinal);
 
     public static int NativeStatusFor(ErrorCode code) => code switch
     {
         ErrorCode.ResourceDoesNotExist => StatusCodes.Status404NotFound,
-        ErrorCode.ResourceAlreadyExists or ErrorCode.InvalidState => StatusCodes.Status409Conflict,
+        ErrorCode.ResourceAlreadyExists or ErrorCode.InvalidState or ErrorCode.Conflict => StatusCodes.Status409Conflict,
         ErrorCode.Internal => StatusCodes.Status500InternalServerError,
         _ => StatusCodes.Status400BadRequest,
     };

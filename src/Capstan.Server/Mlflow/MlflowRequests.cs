@@ -106,6 +106,7 @@ internal static class MlflowRequests
     public static int StatusFor(ErrorCode code) => code switch
     {
         ErrorCode.ResourceDoesNotExist => StatusCodes.Status404NotFound,
+        ErrorCode.Conflict => StatusCodes.Status409Conflict,
         ErrorCode.Internal => StatusCodes.Status500InternalServerError,
         _ => StatusCodes.Status400BadRequest,
     };

@@ -164,6 +164,56 @@ internal static class SchemaMigrations
                 FOREIGN KEY (name, version) REFERENCES model_versions (name, version) ON UPDATE CASCADE ON DELETE CASCADE
             );
             """),
+        new(3, "control plane: declarative resources, their change log and events", """
+            -- One increasing number per kind of sequence: 'resource_version' is the store's revision
+            -- (etcd's), shared by every object so a watch can resume from any point.
+            CREATE TABLE resource_sequences (
+                name TEXT NOT NULL PRIMARY KEY,
+                value BIGINT NOT NULL
+            );
+            INSERT INTO resource_sequences (name, value) VALUES ('resource_version', 0);
+            INSERT INTO resource_sequences (name, value) VALUES ('event', 0);
+
+            -- The current state of every object; body is ResourceSerializer's JSON (Kubernetes field names).
+            CREATE TABLE resources (
+                kind TEXT NOT NULL,
+                namespace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                uid TEXT NOT NULL UNIQUE,
+                generation BIGINT NOT NULL,
+                resource_version BIGINT NOT NULL,
+                creation_time BIGINT NOT NULL,
+                body TEXT NOT NULL,
+                PRIMARY KEY (kind, namespace, name)
+            );
+
+            -- Every committed change, so a watch replays what it missed (after a restart too).
+            CREATE TABLE resource_changes (
+                resource_version BIGINT NOT NULL PRIMARY KEY,
+                change_type TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                namespace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                body TEXT NOT NULL
+            );
+            CREATE INDEX ix_resource_changes_kind ON resource_changes (kind, resource_version);
+
+            -- Kubernetes Events; a repeat of the same type, reason and message bumps count.
+            CREATE TABLE resource_events (
+                event_id BIGINT NOT NULL PRIMARY KEY,
+                kind TEXT NOT NULL,
+                namespace TEXT NOT NULL,
+                name TEXT NOT NULL,
+                uid TEXT,
+                event_type TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                message TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                first_time BIGINT NOT NULL,
+                last_time BIGINT NOT NULL,
+                UNIQUE (kind, namespace, name, event_type, reason, message)
+            );
+            """),
     ];
 
     /// <summary>Applies the migrations the database lacks, each in a transaction. Returns the versions applied.</summary>

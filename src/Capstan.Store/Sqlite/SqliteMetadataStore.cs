@@ -87,6 +87,8 @@ public sealed partial class SqliteMetadataStore : IMetadataStore, IAsyncDisposab
             return;
         }
 
+        EndWatches();
+
         await _writeLock.WaitAsync().ConfigureAwait(false);
         try
         {

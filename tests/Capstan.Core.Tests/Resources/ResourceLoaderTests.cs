@@ -119,4 +119,18 @@ public sealed class ResourceLoaderTests
                 break;
         }
     }
+
+    [Fact]
+    public void Load_JsonAsWrittenByTheServer_ReadsQuotedTimestamps()
+    {
+        var json = """
+            {"apiVersion":"capstan.dev/v1alpha1","kind":"TrainJob","metadata":{"name":"mnist","creationTimestamp":"2026-01-02T03:04:05+00:00"},
+             "spec":{"command":["python"]},"status":{"startTime":"2026-01-02T03:04:06Z","phase":"Running"}}
+            """;
+
+        var job = Assert.IsType<TrainJob>(Assert.Single(ResourceLoader.Load(json, "body.json")));
+
+        Assert.Equal(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), job.Metadata.CreationTimestamp);
+        Assert.Equal(TrainJobPhase.Running, job.Status!.Phase);
+    }
 }
