@@ -35,7 +35,7 @@ public interface IWorkloadRuntime : IAsyncDisposable
     IAsyncEnumerable<string> ReadLogsAsync(string workloadId, bool follow, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Everything that happens from now on to any workload: status changes and metrics parsed from stdout.
+    /// Everything that happens to any workload from the moment of this call: status changes and metrics parsed from stdout.
     /// Each call gets its own unbounded stream; keep reading it, or cancel to stop.
     /// </summary>
     IAsyncEnumerable<WorkloadEvent> WatchAsync(CancellationToken cancellationToken = default);
