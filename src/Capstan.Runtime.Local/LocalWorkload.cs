@@ -73,7 +73,7 @@ internal sealed class LocalWorkload(string workloadId, string folder, WorkloadSp
         CompletionTime,
         ActiveDeadlineSeconds,
         Request,
-        [.. Replicas.Select(r => new ReplicaState(r.Rank, r.ProcessId, r.StartTicks, r.Folder, r.WorkingDirectory, r.ExitCode))]);
+        [.. Replicas.Select(r => new ReplicaState(r.Rank, r.ProcessId, r.StartTicks, r.Folder, r.WorkingDirectory, r.ExitCode, r.Gpus))]);
 }
 
 /// <summary>One replica process: its shell leads a process group that holds everything the replica started.</summary>
@@ -96,4 +96,7 @@ internal sealed class LocalReplica(int rank, string folder, string workingDirect
     public Task<int?> Exit { get; set; } = Task.FromResult<int?>(null);
 
     public int? ExitCode { get; set; }
+
+    /// <summary>The GPU slots (device indices) the replica holds; its <c>CUDA_VISIBLE_DEVICES</c>.</summary>
+    public IReadOnlyList<int> Gpus { get; init; } = [];
 }

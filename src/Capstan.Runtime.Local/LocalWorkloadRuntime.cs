@@ -64,6 +64,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
 
     private readonly CancellationTokenSource _disposing = new();
     private readonly Task _scheduler;
+    private readonly SortedSet<int> _freeGpus;
     private ResourceRequest _used = ResourceRequest.Zero;
     private long _sequence;
     private bool _disposed;
@@ -80,6 +81,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         _root = Path.GetFullPath(options.RootPath);
         Capacity = options.ResolveCapacity();
         _setsid = new[] { "/usr/bin/setsid", "/bin/setsid" }.FirstOrDefault(File.Exists);
+        _freeGpus = [.. Enumerable.Range(0, Capacity.Gpus)];
         Directory.CreateDirectory(_root);
         Recover();
         _scheduler = ScheduleLoopAsync(_disposing.Token);
@@ -416,13 +418,16 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
             File.WriteAllBytes(workload.LogPath, []);
             var distributed = DistributedEnvironment.Applies(spec.Replicas, spec.NprocPerNode);
             var port = distributed ? FreePort() : 0;
+            var gpusEach = workload.Request.Gpus / spec.Replicas;
             for (var rank = 0; rank < spec.Replicas; rank++)
             {
                 var folder = Path.Combine(workload.Folder, $"replica-{rank}");
                 ReplicaOutput.Prepare(folder);
-                var workingDirectory = spec.WorkingDir ?? folder;
+                var workingDirectory = Path.GetFullPath(spec.WorkingDir ?? folder);
                 Directory.CreateDirectory(workingDirectory);
-                workload.Replicas.Add(new LocalReplica(rank, folder, workingDirectory));
+                int[] gpus = [.. _freeGpus.Take(gpusEach)];
+                _freeGpus.ExceptWith(gpus);
+                workload.Replicas.Add(new LocalReplica(rank, folder, workingDirectory) { Gpus = gpus });
             }
 
             foreach (var replica in workload.Replicas)
@@ -439,6 +444,8 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
             {
                 KillGroup(replica, ProcessGroups.SigKill);
             }
+
+            _freeGpus.UnionWith(workload.Replicas.SelectMany(r => r.Gpus));
 
             Finish(workload, WorkloadPhase.Failed, WorkloadReasons.StartFailed, $"could not start: {e.Message}");
             return;
@@ -489,6 +496,12 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
             info.Environment[name] = value;
         }
 
+        if (replica.Gpus.Count > 0)
+        {
+            // The GPU slots this replica holds, as the NVIDIA device plugin exposes only a pod's own devices.
+            info.Environment["CUDA_VISIBLE_DEVICES"] = string.Join(',', replica.Gpus);
+        }
+
         var process = Process.Start(info) ?? throw new InvalidOperationException("the process did not start");
         replica.Process = process;
         replica.ProcessId = process.Id;
@@ -521,7 +534,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
     {
         await Task.Yield();
         var prefix = workload.Replicas.Count > 1;
-        var outputs = workload.Replicas.Select(r => new ReplicaOutput(r.Folder, fromEnd: adopted)).ToArray();
+        var outputs = workload.Replicas.Select(r => new ReplicaOutput(r.Folder, resume: adopted)).ToArray();
         var parsers = workload.Replicas.Select(_ => new StdoutMetrics()).ToArray();
         var lines = new List<(bool IsStdout, string Line)>();
         var log = new FileStream(workload.LogPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
@@ -536,7 +549,15 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
             while (true)
             {
                 var exited = workload.Replicas.All(r => r.Exit.IsCompleted);
-                CopyOutput(workload, outputs, parsers, lines, log, prefix, final: exited);
+                try
+                {
+                    CopyOutput(workload, outputs, parsers, lines, log, prefix, final: exited);
+                }
+                catch (IOException) when (!exited)
+                {
+                    // A full disk or a vanished file must not leave the gang unsupervised; try again next round.
+                }
+
                 if (exited)
                 {
                     break;
@@ -578,7 +599,16 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            // Disposed: leave the processes running for the next instance.
+            // Disposed: leave the processes running, and note how far their output was copied, for the next instance.
+            try
+            {
+                CopyOutput(workload, outputs, parsers, lines, log, prefix, final: false);
+                Array.ForEach(outputs, o => o.SavePosition());
+            }
+            catch (IOException)
+            {
+            }
+
             await log.DisposeAsync().ConfigureAwait(false);
             Array.ForEach(outputs, o => o.Dispose());
             return;
@@ -598,6 +628,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
 
             var (phase, reason, message) = Outcome(workload, endReason, endMessage);
             _used -= workload.Request;
+            _freeGpus.UnionWith(workload.Replicas.SelectMany(r => r.Gpus));
             Finish(workload, phase, reason, message);
             _wake.Writer.TryWrite(true);
         }
@@ -800,6 +831,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
                     ProcessId = saved.ProcessId,
                     StartTicks = saved.StartTicks,
                     ExitCode = saved.ExitCode,
+                    Gpus = saved.Gpus ?? [],
                 });
             }
 
@@ -810,6 +842,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
             }
 
             _used += workload.Request;
+            _freeGpus.ExceptWith(workload.Replicas.SelectMany(r => r.Gpus));
             workload.Reason = WorkloadReasons.Adopted;
             workload.Message = "re-adopted after a runtime restart";
             foreach (var replica in workload.Replicas)

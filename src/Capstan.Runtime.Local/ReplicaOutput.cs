@@ -12,14 +12,54 @@ internal sealed class ReplicaOutput : IDisposable
     public const string StdoutFile = "stdout.log";
     public const string StderrFile = "stderr.log";
     public const string ExitCodeFile = "exit-code";
+    public const string PositionFile = "copied-up-to";
 
+    private readonly string _folder;
     private readonly LineTail _stdout;
     private readonly LineTail _stderr;
 
-    public ReplicaOutput(string folder, bool fromEnd)
+    /// <summary>
+    /// From the start of the files; or, with <paramref name="resume"/> (a replica adopted after a restart), from where
+    /// the previous runtime instance noted it had copied to, or from their current end when it left no note (it crashed).
+    /// </summary>
+    public ReplicaOutput(string folder, bool resume)
     {
-        _stdout = new LineTail(Path.Combine(folder, StdoutFile), fromEnd);
-        _stderr = new LineTail(Path.Combine(folder, StderrFile), fromEnd);
+        _folder = folder;
+        long? stdoutStart = 0;
+        long? stderrStart = 0;
+        if (resume)
+        {
+            var saved = ReadPosition(folder);
+            (stdoutStart, stderrStart) = saved is { } position ? (position.Stdout, position.Stderr) : ((long?)null, (long?)null);
+
+            // A note is good for one adoption; a later crash must not send the next instance back to it.
+            File.Delete(Path.Combine(folder, PositionFile));
+        }
+
+        _stdout = new LineTail(Path.Combine(folder, StdoutFile), stdoutStart);
+        _stderr = new LineTail(Path.Combine(folder, StderrFile), stderrStart);
+    }
+
+    /// <summary>Notes how far the output has been copied, for the instance that adopts the replica next.</summary>
+    public void SavePosition() => File.WriteAllText(
+        Path.Combine(_folder, PositionFile),
+        string.Create(CultureInfo.InvariantCulture, $"{_stdout.Position} {_stderr.Position}"));
+
+    private static (long Stdout, long Stderr)? ReadPosition(string folder)
+    {
+        try
+        {
+            var parts = File.ReadAllText(Path.Combine(folder, PositionFile)).Split(' ');
+            return parts.Length == 2
+                && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var stdout)
+                && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var stderr)
+                ? (stdout, stderr)
+                : null;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Creates the empty output files the replica's shell appends to.</summary>
@@ -58,11 +98,15 @@ internal sealed class ReplicaOutput : IDisposable
         _stderr.Dispose();
     }
 
-    private sealed class LineTail(string path, bool fromEnd) : IDisposable
+    /// <summary>Reads a growing file line by line from <paramref name="start"/> (null: its end when first opened).</summary>
+    private sealed class LineTail(string path, long? start) : IDisposable
     {
         private readonly byte[] _buffer = new byte[16 * 1024];
         private readonly List<byte> _partial = [];
         private FileStream? _stream;
+
+        /// <summary>The offset up to which complete lines have been handed out.</summary>
+        public long Position => _stream is null ? start ?? 0 : _stream.Position - _partial.Count;
 
         public void Read(List<(bool IsStdout, string Line)> lines, bool isStdout, bool final)
         {
@@ -71,10 +115,7 @@ internal sealed class ReplicaOutput : IDisposable
                 try
                 {
                     _stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-                    if (fromEnd)
-                    {
-                        _stream.Seek(0, SeekOrigin.End);
-                    }
+                    _stream.Seek(Math.Min(start ?? long.MaxValue, _stream.Length), SeekOrigin.Begin);
                 }
                 catch (FileNotFoundException)
                 {

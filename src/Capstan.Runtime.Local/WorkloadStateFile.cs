@@ -50,4 +50,4 @@ internal sealed record WorkloadState(
 }
 
 /// <summary>One replica as persisted; <see cref="Folder"/> holds its output files and exit-code file.</summary>
-internal sealed record ReplicaState(int Rank, int ProcessId, ulong StartTicks, string Folder, string WorkingDirectory, int? ExitCode);
+internal sealed record ReplicaState(int Rank, int ProcessId, ulong StartTicks, string Folder, string WorkingDirectory, int? ExitCode, IReadOnlyList<int>? Gpus);

@@ -91,6 +91,28 @@ public sealed class LocalWorkloadRuntimeTests
     }
 
     [Fact]
+    public async Task Submit_GpuRequests_EachReplicaSeesOnlyItsOwnSlots()
+    {
+        await using var scratch = new ScratchRuntime(gpus: 3);
+        var spec = ScratchRuntime.Shell("gpus", "echo \"$CUDA_VISIBLE_DEVICES\" > gpus.txt", replicas: 2) with
+        {
+            Resources = new k8s.Models.V1ResourceRequirements
+            {
+                Limits = new Dictionary<string, k8s.Models.ResourceQuantity> { ["nvidia.com/gpu"] = new("1") },
+            },
+        };
+
+        await scratch.Runtime.SubmitAsync(spec);
+        var status = await scratch.WaitForFinishAsync("gpus");
+        var tooMany = await scratch.Runtime.SubmitAsync(spec with { WorkloadId = "too-many", Replicas = 4 });
+
+        var seen = status.Replicas.Select(r => File.ReadAllText(Path.Combine(r.WorkingDirectory, "gpus.txt")).Trim()).ToList();
+        Assert.Equal(["0", "1"], seen);
+        Assert.Equal(WorkloadReasons.Unschedulable, tooMany.Reason);
+        Assert.Equal(0, scratch.Runtime.Used.Gpus);
+    }
+
+    [Fact]
     public async Task Queue_MixedPriorities_StartsByPriorityThenSubmissionOrder()
     {
         await using var scratch = new ScratchRuntime(cpu: "1");
@@ -334,7 +356,7 @@ public sealed class LocalWorkloadRuntimeTests
         Assert.Equal(WorkloadPhase.Succeeded, done.Phase);
         Assert.Equal(0, done.Replicas[0].ExitCode);
         Assert.Equal(ResourceRequest.Zero, second.Used);
-        Assert.Contains("after=1", await second.ReadLogsAsync("survivor", follow: false).ToListAsync());
+        Assert.Equal(["before", "after=1"], await second.ReadLogsAsync("survivor", follow: false).ToListAsync());
     }
 
     [Fact]
