@@ -617,8 +617,13 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         await log.DisposeAsync().ConfigureAwait(false);
         Array.ForEach(outputs, o => o.Dispose());
 
-        // Whatever a replica left behind in its group (background children) ends with the gang.
+        // Whatever a replica left behind in its group (background children) ends with the gang, before it counts as ended.
         SignalAll(workload, ProcessGroups.SigKill, ownOnly: true);
+        var settle = DateTimeOffset.UtcNow.AddSeconds(2);
+        while (workload.Replicas.Any(r => r.Process is not null && ProcessGroups.HasLiveMembers(r.ProcessId)) && DateTimeOffset.UtcNow < settle)
+        {
+            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+        }
         lock (_gate)
         {
             foreach (var replica in workload.Replicas)

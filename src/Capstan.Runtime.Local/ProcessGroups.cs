@@ -23,6 +23,18 @@ internal static partial class ProcessGroups
     /// <summary>The process's start time in clock ticks since boot, or null when no such process runs (zombies count as gone).</summary>
     public static ulong? StartTicks(int pid)
     {
+        var fields = ReadStatFields(pid);
+        if (fields is null || fields.Length < 20 || fields[0] is "Z" or "X" or "x")
+        {
+            return null;
+        }
+
+        return ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+    }
+
+    /// <summary>The fields of <c>/proc/PID/stat</c> after the command name: state, ppid, pgrp, ...; null when there is no such process.</summary>
+    private static string[]? ReadStatFields(int pid)
+    {
         string stat;
         try
         {
@@ -39,18 +51,34 @@ internal static partial class ProcessGroups
 
         // pid (comm) state ppid ... ; comm may hold spaces and ')', so count from the last ')'.
         var close = stat.LastIndexOf(')');
-        if (close < 0)
+        return close < 0 || close + 2 > stat.Length ? null : stat[(close + 2)..].Split(' ');
+    }
+
+    /// <summary>Whether any process of the group led by <paramref name="leader"/> still runs (zombies do not count), by a scan of <c>/proc</c>.</summary>
+    public static bool HasLiveMembers(int leader)
+    {
+        if (!HasMembers(leader))
         {
-            return null;
+            return false;
         }
 
-        var fields = stat[(close + 2)..].Split(' ');
-        if (fields.Length < 20 || fields[0] is "Z" or "X" or "x")
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
         {
-            return null;
+            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                || ReadStatFields(pid) is not { } fields
+                || fields.Length < 3
+                || fields[0] is "Z" or "X" or "x")
+            {
+                continue;
+            }
+
+            if (int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var group) && group == leader)
+            {
+                return true;
+            }
         }
 
-        return ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) ? ticks : null;
+        return false;
     }
 
     /// <summary>Whether <paramref name="pid"/> is still the process that started at <paramref name="startTicks"/>.</summary>
