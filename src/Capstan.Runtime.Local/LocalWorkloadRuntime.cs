@@ -738,7 +738,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         }
     }
 
-    private static void SignalAll(LocalWorkload workload, int signal, bool ownOnly = false)
+    private void SignalAll(LocalWorkload workload, int signal, bool ownOnly = false)
     {
         foreach (var replica in workload.Replicas)
         {
@@ -751,11 +751,17 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         }
     }
 
-    private static void KillGroup(LocalReplica replica, int signal)
+    private void KillGroup(LocalReplica replica, int signal)
     {
-        if (!ProcessGroups.Signal(replica.ProcessId, signal) && signal == ProcessGroups.SigKill && replica.Process is { } process)
+        if (_setsid is not null)
         {
-            // Without setsid the replica leads no group of its own: end the tree the slow way.
+            ProcessGroups.Signal(replica.ProcessId, signal);
+            return;
+        }
+
+        // Without setsid the replica leads no group of its own: end its tree the slow way, by /proc's parent links.
+        if (signal == ProcessGroups.SigKill && replica.Process is { HasExited: false } process)
+        {
             try
             {
                 process.Kill(entireProcessTree: true);
