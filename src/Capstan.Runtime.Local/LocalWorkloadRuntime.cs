@@ -548,6 +548,8 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         {
             while (true)
             {
+                // An adopted replica's watch ends cancelled, not exited, when this instance is disposed.
+                cancellationToken.ThrowIfCancellationRequested();
                 var exited = workload.Replicas.All(r => r.Exit.IsCompleted);
                 try
                 {
@@ -624,11 +626,12 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         {
             await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
         }
+
         lock (_gate)
         {
             foreach (var replica in workload.Replicas)
             {
-                replica.ExitCode = replica.Exit.Result;
+                replica.ExitCode = replica.Exit.IsCompletedSuccessfully ? replica.Exit.Result : null;
             }
 
             var (phase, reason, message) = Outcome(workload, endReason, endMessage);
