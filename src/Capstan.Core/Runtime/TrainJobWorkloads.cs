@@ -1,0 +1,74 @@
+using Capstan.Core.Resources;
+
+namespace Capstan.Core.Runtime;
+
+/// <summary>
+/// Turns one attempt of a <see cref="TrainJob"/> into the <see cref="WorkloadSpec"/> a runtime runs, so every
+/// reconciler and runtime reads a job the same way.
+/// </summary>
+public static class TrainJobWorkloads
+{
+    /// <summary><c>NAMESPACE.NAME.ATTEMPT</c>: names are DNS labels without dots, so the id is unambiguous and folder-safe.</summary>
+    public static string WorkloadId(TrainJob job, int attempt)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        return $"{job.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace}.{job.Metadata.Name}.{attempt}";
+    }
+
+    /// <summary>
+    /// The workload for attempt <paramref name="attempt"/> (1 for the first) of a defaulted, valid job.
+    /// Command and args get <c>${params.x}</c> expanded. Environment, later entries winning: the params
+    /// (see <see cref="ParamSubstitution.Environment"/>), the job's <c>env</c> values, then
+    /// <paramref name="runEnvironment"/> — what the control plane adds (<c>CAPSTAN_URL</c>, <c>CAPSTAN_RUN_ID</c>,
+    /// <c>MLFLOW_TRACKING_URI</c>, <c>MLFLOW_RUN_ID</c>, <c>MLFLOW_EXPERIMENT_ID</c>).
+    /// Throws <see cref="CapstanException"/> for what a command-running runtime cannot do: a job with only an
+    /// image, env taken from secrets or config maps (<c>valueFrom</c>, <c>envFrom</c>).
+    /// </summary>
+    public static WorkloadSpec ToWorkload(TrainJob job, int attempt, IReadOnlyDictionary<string, string> runEnvironment)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(runEnvironment);
+        var spec = job.Spec;
+        var name = job.Metadata.Name;
+        if (spec.Command is not { Count: > 0 } command)
+        {
+            throw CapstanException.Invalid($"TrainJob '{name}' gives only an image; the local runtime runs spec.command");
+        }
+
+        if (spec.EnvFrom is { Count: > 0 })
+        {
+            throw CapstanException.Invalid($"TrainJob '{name}': spec.envFrom (secrets, config maps) is not supported by the local runtime");
+        }
+
+        var parameters = new Dictionary<string, string>(spec.Params ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        var environment = new Dictionary<string, string>(ParamSubstitution.Environment(parameters), StringComparer.Ordinal);
+        foreach (var variable in spec.Env ?? [])
+        {
+            if (variable.ValueFrom is not null)
+            {
+                throw CapstanException.Invalid($"TrainJob '{name}': spec.env '{variable.Name}' uses valueFrom, which the local runtime cannot resolve");
+            }
+
+            environment[variable.Name] = variable.Value ?? "";
+        }
+
+        foreach (var (key, value) in runEnvironment)
+        {
+            environment[key] = value;
+        }
+
+        return new WorkloadSpec
+        {
+            WorkloadId = WorkloadId(job, attempt),
+            Command = ParamSubstitution.Expand(command, ParamSubstitution.Params, parameters),
+            Args = ParamSubstitution.Expand(spec.Args ?? [], ParamSubstitution.Params, parameters),
+            WorkingDir = spec.WorkingDir,
+            Environment = environment,
+            Resources = spec.Resources,
+            Replicas = spec.Replicas ?? 1,
+            NprocPerNode = spec.NprocPerNode ?? 1,
+            Priority = spec.Priority ?? 0,
+            ActiveDeadlineSeconds = spec.ActiveDeadlineSeconds,
+        };
+    }
+}
