@@ -3,6 +3,7 @@ using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
 using Capstan.Cli.Server;
 using Capstan.Cli.Tracking;
+using Capstan.Cli.Training;
 
 namespace Capstan.Cli;
 
@@ -18,6 +19,7 @@ public static class CapstanCli
             RunsCommand.Create(context),
             ModelsCommand.Create(context),
             QuickstartCommand.Create(context),
+            TrainCommand.Create(context),
         };
         return root;
     }

@@ -26,6 +26,7 @@ public sealed record TensorSpec(string Name, string Datatype, IReadOnlyList<long
     };
 
     /// <summary>The numpy dtype MLflow's tensor-spec signatures use.</summary>
+    [JsonIgnore]
     public string NumpyDtype => Datatype switch
     {
         "FP32" => "float32",
