@@ -28,9 +28,12 @@ public sealed class OnnxParityTests : IDisposable
         Assert.All(signature.Inputs, i => Assert.Equal("FP32 [-1,1]", $"{i.Datatype} [{string.Join(',', i.Shape)}]"));
 
         var expected = ReadColumn<ReadOnlyMemory<char>>(model, "PredictedLabel").Select(v => v.ToString()).ToList();
-        var actual = RunOnnx(model, signature).Single(o => o.Name.StartsWith("PredictedLabel", StringComparison.Ordinal)).AsEnumerable<string>().ToList();
+        var actual = RunOnnx(model, signature).Single(o => o.Name == "label").AsEnumerable<string>().ToList();
 
         Assert.Equal(expected, actual);
+        Assert.Equal(["label BYTES [-1,1]", "probabilities FP32 [-1,3]"], signature.Outputs.Select(o => $"{o.Name} {o.Datatype} [{string.Join(',', o.Shape)}]"));
+        var metadata = OnnxModelFile.ReadMetadata(File.ReadAllBytes(Path.Combine(_folder.FullName, TabularModel.OnnxFileName)));
+        Assert.Equal("""["setosa","versicolor","virginica"]""", metadata["capstan.classes"]);
         Assert.Subset(new HashSet<string>(["setosa", "versicolor", "virginica"]), actual.ToHashSet());
     }
 
@@ -48,7 +51,7 @@ public sealed class OnnxParityTests : IDisposable
         Assert.Equal("BYTES", signature.Inputs.Single(i => i.Name == "city").Datatype);
 
         var expected = ReadColumn<float>(model, "Score");
-        var actual = RunOnnx(model, signature).Single(o => o.Name.StartsWith("Score", StringComparison.Ordinal)).AsEnumerable<float>().ToList();
+        var actual = RunOnnx(model, signature).Single(o => o.Name == "prediction").AsEnumerable<float>().ToList();
 
         Assert.Equal(expected.Count, actual.Count);
         for (var i = 0; i < expected.Count; i++)
@@ -71,9 +74,12 @@ public sealed class OnnxParityTests : IDisposable
         var signature = model.ExportOnnx(Path.Combine(_folder.FullName, "model"));
 
         var expected = ReadColumn<bool>(model, "PredictedLabel");
-        var actual = RunOnnx(model, signature).Single(o => o.Name.StartsWith("PredictedLabel", StringComparison.Ordinal)).AsEnumerable<bool>().ToList();
+        var outputs = RunOnnx(model, signature);
+        var actual = outputs.Single(o => o.Name == "label").AsEnumerable<bool>().ToList();
+        var probabilities = outputs.Single(o => o.Name == "probability").AsEnumerable<float>().ToList();
 
         Assert.Equal(expected, actual);
+        Assert.All(ReadColumn<float>(model, "Probability").Zip(probabilities), p => Assert.True(Math.Abs(p.First - p.Second) < 1e-4, $"ML.NET {p.First}, ONNX {p.Second}"));
     }
 
     private static TabularModel Train(string csv, TabularTrainingOptions options)

@@ -76,6 +76,133 @@ public static class OnnxModelFile
         return buffer.ToArray();
     }
 
+    /// <summary>
+    /// Gives the graph outputs the names in <paramref name="renames"/> (through Identity nodes, so
+    /// the graph's own value names stay intact) and drops the outputs not named there, such as
+    /// ML.NET's <c>mlnet.*.unusedOutput</c>.
+    /// </summary>
+    public static byte[] RenameOutputs(byte[] model, IReadOnlyDictionary<string, string> renames)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(renames);
+        return Rewrite(model, (field, value, output) =>
+        {
+            if (field != ModelGraph)
+            {
+                return false;
+            }
+
+            output.WriteTag(ModelGraph, WireFormat.WireType.LengthDelimited);
+            output.WriteBytes(ByteString.CopyFrom(RenameGraphOutputs(value.ToByteArray(), renames)));
+            return true;
+        });
+    }
+
+    private static byte[] RenameGraphOutputs(byte[] graph, IReadOnlyDictionary<string, string> renames)
+    {
+        var outputs = new List<(string Name, ByteString ValueInfo)>();
+        var rewritten = Rewrite(graph, (field, value, _) =>
+        {
+            if (field != GraphOutput)
+            {
+                return false;
+            }
+
+            var name = Fields(value).FirstOrDefault(f => f.Field == ValueInfoName).Value?.ToStringUtf8() ?? string.Empty;
+            outputs.Add((name, value));
+            return true; // dropped here, written again below under the new name
+        });
+
+        using var buffer = new MemoryStream();
+        buffer.Write(rewritten);
+        var writer = new CodedOutputStream(buffer, leaveOpen: true);
+        foreach (var (name, valueInfo) in outputs)
+        {
+            if (!renames.TryGetValue(name, out var renamed))
+            {
+                continue;
+            }
+
+            writer.WriteTag(1, WireFormat.WireType.LengthDelimited); // GraphProto.node
+            writer.WriteBytes(Message(node =>
+            {
+                node.WriteTag(1, WireFormat.WireType.LengthDelimited); // input
+                node.WriteString(name);
+                node.WriteTag(2, WireFormat.WireType.LengthDelimited); // output
+                node.WriteString(renamed);
+                node.WriteTag(3, WireFormat.WireType.LengthDelimited); // name
+                node.WriteString("capstan_output_" + renamed);
+                node.WriteTag(4, WireFormat.WireType.LengthDelimited); // op_type
+                node.WriteString("Identity");
+            }));
+            writer.WriteTag(GraphOutput, WireFormat.WireType.LengthDelimited);
+            writer.WriteBytes(ByteString.CopyFrom(Rewrite(valueInfo.ToByteArray(), (field, _, info) =>
+            {
+                if (field != ValueInfoName)
+                {
+                    return false;
+                }
+
+                info.WriteTag(ValueInfoName, WireFormat.WireType.LengthDelimited);
+                info.WriteString(renamed);
+                return true;
+            })));
+        }
+
+        writer.Flush();
+        return buffer.ToArray();
+    }
+
+    private static ByteString Message(Action<CodedOutputStream> write)
+    {
+        using var buffer = new MemoryStream();
+        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        write(output);
+        output.Flush();
+        return ByteString.CopyFrom(buffer.ToArray());
+    }
+
+    /// <summary>Copies a message field by field; <paramref name="replace"/> writes (or drops) a length-delimited field itself by returning true.</summary>
+    private static byte[] Rewrite(byte[] message, Func<int, ByteString, CodedOutputStream, bool> replace)
+    {
+        var input = new CodedInputStream(message);
+        using var buffer = new MemoryStream();
+        var output = new CodedOutputStream(buffer, leaveOpen: true);
+        while (input.ReadTag() is var tag and not 0)
+        {
+            var field = WireFormat.GetTagFieldNumber(tag);
+            switch (WireFormat.GetTagWireType(tag))
+            {
+                case WireFormat.WireType.Varint:
+                    output.WriteTag(tag);
+                    output.WriteUInt64(input.ReadUInt64());
+                    break;
+                case WireFormat.WireType.Fixed32:
+                    output.WriteTag(tag);
+                    output.WriteFixed32(input.ReadFixed32());
+                    break;
+                case WireFormat.WireType.Fixed64:
+                    output.WriteTag(tag);
+                    output.WriteFixed64(input.ReadFixed64());
+                    break;
+                case WireFormat.WireType.LengthDelimited:
+                    var value = input.ReadBytes();
+                    if (!replace(field, value, output))
+                    {
+                        output.WriteTag(tag);
+                        output.WriteBytes(value);
+                    }
+
+                    break;
+                default:
+                    throw new InvalidDataException($"Unexpected protobuf wire type in field {field}.");
+            }
+        }
+
+        output.Flush();
+        return buffer.ToArray();
+    }
+
     /// <summary>The <c>metadata_props</c> of a model, later entries winning.</summary>
     public static IReadOnlyDictionary<string, string> ReadMetadata(byte[] model)
     {

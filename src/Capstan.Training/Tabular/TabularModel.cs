@@ -33,12 +33,12 @@ public sealed class TabularModel
     /// <summary>The held-out rows the metrics were measured on (feature columns by their CSV names).</summary>
     public IDataView TestSet { get; }
 
-    /// <summary>The ML.NET columns exported as graph outputs.</summary>
-    public IReadOnlyList<string> OutputColumns => Schema.Task switch
+    /// <summary>The ML.NET columns exported as graph outputs, and the names the outputs get in the ONNX graph.</summary>
+    public IReadOnlyDictionary<string, string> OutputColumns => Schema.Task switch
     {
-        TabularTask.Regression => ["Score"],
-        TabularTask.Binary => ["PredictedLabel", "Probability"],
-        _ => ["PredictedLabel", "Score"],
+        TabularTask.Regression => new Dictionary<string, string> { ["Score"] = "prediction" },
+        TabularTask.Binary => new Dictionary<string, string> { ["PredictedLabel"] = "label", ["Probability"] = "probability" },
+        _ => new Dictionary<string, string> { ["PredictedLabel"] = "label", ["Score"] = "probabilities" },
     };
 
     /// <summary>Writes <c>model.onnx</c> and <c>signature.json</c> into <paramref name="directory"/>.</summary>
@@ -48,7 +48,7 @@ public sealed class TabularModel
         using var buffer = new MemoryStream();
         try
         {
-            Context.Model.ConvertToOnnx(Transformer, _featuresOnly, buffer, [.. OutputColumns]);
+            Context.Model.ConvertToOnnx(Transformer, _featuresOnly, buffer, [.. OutputColumns.Keys]);
         }
         catch (NotSupportedException ex)
         {
@@ -66,7 +66,9 @@ public sealed class TabularModel
             metadata["capstan.classes"] = JsonSerializer.Serialize(Schema.Classes, TrainingJson.Default.IReadOnlyListString);
         }
 
-        var bytes = OnnxModelFile.AddMetadata(buffer.ToArray(), metadata);
+        // ML.NET names outputs "<column>.output" and adds unused ones; serving shows plain names.
+        var renames = OutputColumns.ToDictionary(c => c.Key + ".output", c => c.Value, StringComparer.Ordinal);
+        var bytes = OnnxModelFile.AddMetadata(OnnxModelFile.RenameOutputs(buffer.ToArray(), renames), metadata);
         File.WriteAllBytes(Path.Combine(directory, OnnxFileName), bytes);
         var graph = OnnxModelFile.ReadGraph(bytes);
         var signature = new OnnxSignature(Schema.Task.ToString().ToLowerInvariant(), Schema.Label, Schema.Classes, graph.Inputs, graph.Outputs);
