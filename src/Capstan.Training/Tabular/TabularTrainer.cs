@@ -171,54 +171,91 @@ public sealed class TabularTrainer : IDisposable
         {
             (TabularAlgorithm.LightGbm, TabularTask.Binary) => _ml.BinaryClassification.Trainers.LightGbm(new LightGbmBinaryTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, NumberOfIterations = iterations,
-                NumberOfLeaves = TabularTrainingOptions.Leaves, LearningRate = TabularTrainingOptions.LearningRate,
-                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf, NumberOfThreads = 1, Seed = seed,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfIterations = iterations,
+                NumberOfLeaves = TabularTrainingOptions.Leaves,
+                LearningRate = TabularTrainingOptions.LearningRate,
+                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf,
+                NumberOfThreads = 1,
+                Seed = seed,
             }),
             (TabularAlgorithm.LightGbm, TabularTask.Multiclass) => _ml.MulticlassClassification.Trainers.LightGbm(new LightGbmMulticlassTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, NumberOfIterations = iterations,
-                NumberOfLeaves = TabularTrainingOptions.Leaves, LearningRate = TabularTrainingOptions.LearningRate,
-                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf, NumberOfThreads = 1, Seed = seed,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfIterations = iterations,
+                NumberOfLeaves = TabularTrainingOptions.Leaves,
+                LearningRate = TabularTrainingOptions.LearningRate,
+                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf,
+                NumberOfThreads = 1,
+                Seed = seed,
             }),
             (TabularAlgorithm.LightGbm, _) => _ml.Regression.Trainers.LightGbm(new LightGbmRegressionTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, NumberOfIterations = iterations,
-                NumberOfLeaves = TabularTrainingOptions.Leaves, LearningRate = TabularTrainingOptions.LearningRate,
-                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf, NumberOfThreads = 1, Seed = seed,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfIterations = iterations,
+                NumberOfLeaves = TabularTrainingOptions.Leaves,
+                LearningRate = TabularTrainingOptions.LearningRate,
+                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf,
+                NumberOfThreads = 1,
+                Seed = seed,
             }),
             (TabularAlgorithm.FastTree, TabularTask.Binary) => _ml.BinaryClassification.Trainers.FastTree(FastTreeBinary(iterations)),
             (TabularAlgorithm.FastTree, TabularTask.Multiclass) => _ml.MulticlassClassification.Trainers.OneVersusAll(
                 _ml.BinaryClassification.Trainers.FastTree(FastTreeBinary(iterations)), LabelColumn),
             (TabularAlgorithm.FastTree, _) => _ml.Regression.Trainers.FastTree(new FastTreeRegressionTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, NumberOfTrees = iterations,
-                NumberOfLeaves = TabularTrainingOptions.Leaves, LearningRate = TabularTrainingOptions.LearningRate,
-                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf, NumberOfThreads = 1, Seed = seed,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                NumberOfTrees = iterations,
+                NumberOfLeaves = TabularTrainingOptions.Leaves,
+                LearningRate = TabularTrainingOptions.LearningRate,
+                MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf,
+                NumberOfThreads = 1,
+                Seed = seed,
             }),
             (TabularAlgorithm.Sdca, TabularTask.Binary) => _ml.BinaryClassification.Trainers.SdcaLogisticRegression(new SdcaLogisticRegressionBinaryTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, MaximumNumberOfIterations = iterations,
-                L2Regularization = TabularTrainingOptions.L2, NumberOfThreads = 1, ConvergenceTolerance = 1e-6f,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                MaximumNumberOfIterations = iterations,
+                L2Regularization = TabularTrainingOptions.L2,
+                NumberOfThreads = 1,
+                ConvergenceTolerance = 1e-6f,
             }),
             (TabularAlgorithm.Sdca, TabularTask.Multiclass) => _ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(new SdcaMaximumEntropyMulticlassTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, MaximumNumberOfIterations = iterations,
-                L2Regularization = TabularTrainingOptions.L2, NumberOfThreads = 1, ConvergenceTolerance = 1e-6f,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                MaximumNumberOfIterations = iterations,
+                L2Regularization = TabularTrainingOptions.L2,
+                NumberOfThreads = 1,
+                ConvergenceTolerance = 1e-6f,
             }),
             _ => _ml.Regression.Trainers.Sdca(new SdcaRegressionTrainer.Options
             {
-                LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, MaximumNumberOfIterations = iterations,
-                L2Regularization = TabularTrainingOptions.L2, NumberOfThreads = 1, ConvergenceTolerance = 1e-6f,
+                LabelColumnName = LabelColumn,
+                FeatureColumnName = FeaturesColumn,
+                MaximumNumberOfIterations = iterations,
+                L2Regularization = TabularTrainingOptions.L2,
+                NumberOfThreads = 1,
+                ConvergenceTolerance = 1e-6f,
             }),
         };
     }
 
     private FastTreeBinaryTrainer.Options FastTreeBinary(int iterations) => new()
     {
-        LabelColumnName = LabelColumn, FeatureColumnName = FeaturesColumn, NumberOfTrees = iterations,
-        NumberOfLeaves = TabularTrainingOptions.Leaves, LearningRate = TabularTrainingOptions.LearningRate,
-        MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf, NumberOfThreads = 1, Seed = _options.Seed,
+        LabelColumnName = LabelColumn,
+        FeatureColumnName = FeaturesColumn,
+        NumberOfTrees = iterations,
+        NumberOfLeaves = TabularTrainingOptions.Leaves,
+        LearningRate = TabularTrainingOptions.LearningRate,
+        MinimumExampleCountPerLeaf = TabularTrainingOptions.MinimumExamplesPerLeaf,
+        NumberOfThreads = 1,
+        Seed = _options.Seed,
     };
 
     private Dictionary<string, double> Evaluate(IDataView scored)
