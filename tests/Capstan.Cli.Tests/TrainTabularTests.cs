@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using Capstan.Client;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
 using Capstan.Core.Tracking;
@@ -82,6 +83,29 @@ public sealed class TrainTabularTests
         Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i * 2), (await reopened.GetMetricHistoryAsync(runId, "log_loss", cancellationToken: ct)).Items.Select(m => m.Step));
         var elsewhere = await reopened.SearchRunsAsync(new RunSearch([(await reopened.GetExperimentByNameAsync("Default", ct)).ExperimentId]), ct);
         Assert.Empty(elsewhere.Items);
+    }
+
+    [Fact]
+    public async Task TrainTabular_AgainstServer_LogsRunAndModelThroughTheApi()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var server = await InProcessServer.StartAsync(ct);
+
+        var result = await CliHarness.RunAsync(
+            new Dictionary<string, string?> { ["CAPSTAN_URL"] = server.Url.AbsoluteUri },
+            "train", "tabular", "--data", IrisCsv, "--label", "species", "--algorithm", "fasttree", "--iterations", "20", "--register", "iris-remote");
+
+        Assert.True(result.ExitCode == ExitCodes.Ok, result.Error);
+        using var client = new CapstanClient(server.Url);
+        var version = await client.GetModelVersionAsync("iris-remote", 1, ct);
+        var run = await client.GetRunAsync(version.RunId!, ct);
+        Assert.Equal(RunStatus.Finished, run.Info.Status);
+        Assert.Contains(new Param("algorithm", "fasttree"), run.Data.Params);
+        Assert.Single(run.Inputs);
+        await using var onnx = await client.OpenReadAsync(ArtifactUri.ToStorePath(run.Info.ArtifactUri) + "/model/model.onnx", ct);
+        using var copy = new MemoryStream();
+        await onnx.CopyToAsync(copy, ct);
+        Assert.True(copy.Length > 1000, $"model.onnx is {copy.Length} bytes");
     }
 
     [Theory]
