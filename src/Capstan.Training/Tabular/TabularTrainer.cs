@@ -83,7 +83,7 @@ public sealed class TabularTrainer : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             fitted = BuildPipeline(step).Fit(_train);
-            metrics = Evaluate(fitted.Transform(_test));
+            metrics = EvaluateTestSet(fitted.Transform(_test));
             onCheckpoint?.Invoke(new TrainingCheckpoint(step, checkpoints[^1], metrics));
         }
 
@@ -257,6 +257,20 @@ public sealed class TabularTrainer : IDisposable
         NumberOfThreads = 1,
         Seed = _options.Seed,
     };
+
+    private Dictionary<string, double> EvaluateTestSet(IDataView scored)
+    {
+        try
+        {
+            return Evaluate(scored);
+        }
+        catch (ArgumentOutOfRangeException ex)
+        {
+            // ML.NET refuses e.g. AUC when the held-out rows hold a single class.
+            throw new TrainingDataException(
+                $"The {TestRows} test rows cannot be scored ({ex.Message.Split('\n')[0].Split(" (Parameter")[0]}); use more rows or a larger --test-fraction.");
+        }
+    }
 
     private Dictionary<string, double> Evaluate(IDataView scored)
     {
