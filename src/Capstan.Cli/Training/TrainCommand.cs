@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Capstan.Cli.Hosting;
+using Capstan.Cli.Tracking;
 using Capstan.Client;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
@@ -153,16 +154,7 @@ public static class TrainCommand
             return (await store.GetRunAsync(jobRunId, cancellationToken), false);
         }
 
-        var name = request.Experiment ?? DefaultExperiment;
-        Experiment experiment;
-        try
-        {
-            experiment = await store.GetExperimentByNameAsync(name, cancellationToken);
-        }
-        catch (CapstanException ex) when (ex.Code == ErrorCode.ResourceDoesNotExist)
-        {
-            experiment = await store.CreateExperimentAsync(new NewExperiment(name), cancellationToken);
-        }
+        var experiment = await store.GetOrCreateExperimentAsync(request.Experiment ?? DefaultExperiment, null, cancellationToken);
 
         var algorithm = request.Options.Algorithm.ToString().ToLowerInvariant();
         var run = await store.CreateRunAsync(
@@ -286,18 +278,8 @@ public static class TrainCommand
         }
     }
 
-    private static async Task<ModelVersion> RegisterAsync(IMetadataStore store, Run run, ModelReference reference, OnnxSignature signature, TabularRequest request, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await store.CreateRegisteredModelAsync(new NewRegisteredModel(reference.Name), cancellationToken);
-        }
-        catch (CapstanException ex) when (ex.Code == ErrorCode.ResourceAlreadyExists)
-        {
-            // A new version of a model registered before.
-        }
-
-        var version = await store.CreateModelVersionAsync(
+    private static Task<ModelVersion> RegisterAsync(IMetadataStore store, Run run, ModelReference reference, OnnxSignature signature, TabularRequest request, CancellationToken cancellationToken) =>
+        store.RegisterVersionAsync(
             new NewModelVersion(
                 reference.Name,
                 run.Info.ArtifactUri + "/" + ModelArtifactPath,
@@ -306,14 +288,9 @@ public static class TrainCommand
                 Tags: [new Tag("framework", "onnx"), new Tag("task", signature.Task)],
                 Signature: new ModelSignature(signature.MlflowInputs(), signature.MlflowOutputs()),
                 UserId: run.Info.UserId),
+            modelDescription: null,
+            reference.Alias,
             cancellationToken);
-        if (reference.Alias is { } alias)
-        {
-            await store.SetAliasAsync(reference.Name, alias, version.Version, cancellationToken);
-        }
-
-        return await store.GetModelVersionAsync(reference.Name, version.Version, cancellationToken);
-    }
 
     private static void WriteSummary(CliContext context, Run run, TabularTrainer trainer, TabularModel model, OnnxSignature signature, ModelVersion? version, TabularRequest request, TimeSpan elapsed)
     {
