@@ -4,6 +4,7 @@ using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
 using Capstan.Cli.Server;
 using Capstan.Cli.Tracking;
+using Capstan.Cli.Training;
 
 namespace Capstan.Cli;
 
@@ -23,6 +24,7 @@ public static class CapstanCli
             GetCommand.Create(context),
             DescribeCommand.Create(context),
             DeleteCommand.Create(context),
+            TrainCommand.Create(context),
         };
         return root;
     }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Capstan.Cli.Hosting;
+using Capstan.Cli.Tracking;
 using Capstan.Client;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
@@ -140,18 +141,8 @@ public static class QuickstartCommand
         return new CapstanHome(Directory.CreateTempSubdirectory("capstan-quickstart-").FullName);
     }
 
-    private static async Task<Experiment> GetOrCreateExperimentAsync(IMetadataStore store, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await store.GetExperimentByNameAsync(ExperimentName, cancellationToken);
-        }
-        catch (CapstanException ex) when (ex.Code == ErrorCode.ResourceDoesNotExist)
-        {
-            return await store.CreateExperimentAsync(
-                new NewExperiment(ExperimentName, Tags: [new Tag("mlflow.note.content", "Created by capstan quickstart.")]), cancellationToken);
-        }
-    }
+    private static Task<Experiment> GetOrCreateExperimentAsync(IMetadataStore store, CancellationToken cancellationToken) =>
+        store.GetOrCreateExperimentAsync(ExperimentName, [new Tag("mlflow.note.content", "Created by capstan quickstart.")], cancellationToken);
 
     private static async Task UploadModelAsync(IArtifactStore artifacts, IrisTrainer trainer, ITransformer model, string artifactUri, CancellationToken cancellationToken)
     {
@@ -172,19 +163,8 @@ public static class QuickstartCommand
         }
     }
 
-    private static async Task<ModelVersion> RegisterAsync(IMetadataStore store, Run run, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await store.CreateRegisteredModelAsync(
-                new NewRegisteredModel(ModelName, "Iris species from sepal and petal measurements (ML.NET SDCA maximum entropy)."), cancellationToken);
-        }
-        catch (CapstanException ex) when (ex.Code == ErrorCode.ResourceAlreadyExists)
-        {
-            // A later quickstart adds a version to the model the first one registered.
-        }
-
-        var version = await store.CreateModelVersionAsync(
+    private static Task<ModelVersion> RegisterAsync(IMetadataStore store, Run run, CancellationToken cancellationToken) =>
+        store.RegisterVersionAsync(
             new NewModelVersion(
                 ModelName,
                 run.Info.ArtifactUri + "/model",
@@ -193,10 +173,9 @@ public static class QuickstartCommand
                 Tags: [new Tag("framework", "ml.net")],
                 Signature: new ModelSignature(SignatureInputs, SignatureOutputs),
                 UserId: run.Info.UserId),
+            "Iris species from sepal and petal measurements (ML.NET SDCA maximum entropy).",
+            ChampionAlias,
             cancellationToken);
-        await store.SetAliasAsync(ModelName, ChampionAlias, version.Version, cancellationToken);
-        return await store.GetModelVersionAsync(ModelName, version.Version, cancellationToken);
-    }
 
     private static void WriteSummary(CliContext context, Result result, CapstanHome home)
     {

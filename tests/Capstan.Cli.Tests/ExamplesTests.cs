@@ -1,0 +1,37 @@
+using Capstan.Core.Resources;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary>Every spec in examples/ is one a user can apply as it is.</summary>
+public sealed class ExamplesTests
+{
+    public static TheoryData<string> ExampleFiles() =>
+        [.. Directory.EnumerateFiles(Path.Combine(AppContext.BaseDirectory, "examples"), "*.yaml").Select(f => Path.GetFileName(f)).Order()];
+
+    [Theory]
+    [MemberData(nameof(ExampleFiles))]
+    public void Example_LoadFile_HasNoErrors(string file)
+    {
+        var resources = ResourceLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "examples", file));
+
+        Assert.NotEmpty(resources);
+    }
+
+    [Fact]
+    public void Examples_Folder_HasTheTabularAndDistributedJobs()
+    {
+        var files = ExampleFiles().Select(row => row.Data).ToList();
+
+        Assert.Contains("trainjob-tabular.yaml", files);
+        Assert.Contains("trainjob-distributed.yaml", files);
+    }
+
+    [Fact]
+    public void DistributedExample_Load_HasTwoReplicas()
+    {
+        var job = Assert.IsType<TrainJob>(Assert.Single(ResourceLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "examples", "trainjob-distributed.yaml"))));
+
+        Assert.Equal(2, job.Spec.Replicas);
+        Assert.Equal("/bin/sh", job.Spec.Command![0]);
+    }
+}
