@@ -2,6 +2,7 @@ using System.CommandLine;
 using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
 using Capstan.Cli.Server;
+using Capstan.Cli.Serving;
 using Capstan.Cli.Tracking;
 
 namespace Capstan.Cli;
@@ -18,6 +19,7 @@ public static class CapstanCli
             RunsCommand.Create(context),
             ModelsCommand.Create(context),
             QuickstartCommand.Create(context),
+            ServeCommand.Create(context),
         };
         return root;
     }
