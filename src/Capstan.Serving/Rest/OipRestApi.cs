@@ -165,6 +165,7 @@ public static class OipRestApi
 
                 using (response)
                 {
+                    context.Features.Get<InferenceTimingFeature>()?.Record(response.OnnxMicroseconds);
                     await WriteResponseAsync(context, request, response);
                 }
             }
@@ -305,4 +306,15 @@ internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
         ArrayPool<byte>.Shared.Return(_buffer);
         _buffer = larger;
     }
+}
+
+/// <summary>
+/// Opt-in per request: middleware that sets this feature learns how long ONNX Runtime's Run took,
+/// so the time the server spends outside the model can be measured (the serving benchmark does).
+/// </summary>
+public sealed class InferenceTimingFeature
+{
+    public double OnnxMicroseconds { get; private set; }
+
+    internal void Record(double microseconds) => OnnxMicroseconds = microseconds;
 }
