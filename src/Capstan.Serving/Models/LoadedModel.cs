@@ -355,9 +355,13 @@ public sealed class LoadedModel
         return tensors;
     }
 
+    /// <summary>The ONNX Runtime session options a model is loaded with (also used for like-for-like baselines).</summary>
+    public static SessionOptions CreateCpuSessionOptions(ModelOptions options) => CreateSessionOptions(options with { PreferCuda = false }).Options;
+
     private static (SessionOptions Options, string Provider) CreateSessionOptions(ModelOptions options)
     {
         var sessionOptions = new SessionOptions();
+        sessionOptions.AddSessionConfigEntry("session.intra_op.allow_spinning", options.IntraOpSpinning ? "1" : "0");
         if (options.IntraOpThreads > 0)
         {
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;

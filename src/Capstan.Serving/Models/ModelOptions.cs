@@ -21,6 +21,12 @@ public sealed record ModelOptions
     /// <summary>ONNX Runtime intra-op threads; 0 lets it choose.</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Let ONNX Runtime's intra-op threads spin between runs. Off by default: spinning threads take
+    /// cores from Kestrel and the JSON work on a small machine.
+    /// </summary>
+    public bool IntraOpSpinning { get; init; }
+
     /// <summary>Use the CUDA execution provider when this ONNX Runtime build and the machine have it.</summary>
     public bool PreferCuda { get; init; } = true;
 }

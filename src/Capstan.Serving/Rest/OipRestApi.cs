@@ -126,7 +126,7 @@ public static class OipRestApi
 
     private static async Task InferAsync(HttpContext context, InferenceService service, string model, string? version)
     {
-        var body = await ReadBodyAsync(context.Request.BodyReader, context.RequestAborted);
+        var body = await ReadBodyAsync(context.Request.BodyReader, context.Request.ContentLength, context.RequestAborted);
         try
         {
             var jsonLength = body.Length;
@@ -237,7 +237,7 @@ public static class OipRestApi
     }
 
     /// <summary>Reads the whole body into one pooled buffer.</summary>
-    private static async Task<PooledBufferWriter> ReadBodyAsync(PipeReader reader, CancellationToken cancellationToken)
+    private static async Task<PooledBufferWriter> ReadBodyAsync(PipeReader reader, long? contentLength, CancellationToken cancellationToken)
     {
         var body = new PooledBufferWriter();
         while (true)
@@ -249,7 +249,9 @@ public static class OipRestApi
             }
 
             reader.AdvanceTo(result.Buffer.End);
-            if (result.IsCompleted)
+
+            // With a Content-Length, stop as soon as it is all here rather than waiting for one more read to say so.
+            if (result.IsCompleted || (contentLength is { } length && body.WrittenCount >= length))
             {
                 return body;
             }
