@@ -76,7 +76,7 @@ public static class ServingBenchmark
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
             using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = new Uri(addresses[0]) };
-            using var channel = GrpcChannel.ForAddress(addresses[1]);
+            using var channel = GrpcChannel.ForAddress(addresses[1], new GrpcChannelOptions { HttpHandler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true } });
             var grpc = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
             var row = Enumerable.Range(0, MlpInputs).Select(i => (float)Math.Sin(i)).ToArray();
             var mlpJson = Encoding.UTF8.GetBytes(Json(row, MlpInputs));

@@ -289,6 +289,24 @@ public sealed class ServingTests
     }
 
     [Fact]
+    public async Task Infer_PastRequestTimeout_Returns503AndTheModelKeepsServing()
+    {
+        var heavy = OnnxModelBuilder.Heavy(512, 32);
+        var options = new ModelOptions { MaxBatchSize = 8, RequestTimeout = TimeSpan.FromMilliseconds(1) };
+        await using var host = await ServingHost.StartAsync(r => r.Load("heavy", "1", ModelSource.FromBytes(heavy), options));
+        var json = InferJson(JsonSerializer.Serialize(Row(1, 512)), 1, width: 512);
+
+        using var response = await host.Rest.PostAsync("/v2/models/heavy/infer", new StringContent(json, Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
+        Assert.Contains("did not answer within", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // The abandoned run still holds the session; swapping in a patient version serves normally.
+        host.Repository.Load("heavy", "1", ModelSource.FromBytes(heavy), options with { RequestTimeout = TimeSpan.FromSeconds(30) });
+        Assert.Equal(HttpStatusCode.OK, (await PostAsync(host.Rest, "/v2/models/heavy/infer", json)).Status);
+    }
+
+    [Fact]
     public async Task Metrics_AfterRequests_ParseAsPrometheusTextWithRequestCounters()
     {
         await using var host = await ServingHost.StartAsync(r => r.Load("mlp", "1", ModelSource.FromBytes(s_mlp), Options()));
