@@ -30,9 +30,8 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         lock (_gate)
         {
             var entry = _models.GetOrAdd(name, _ => new ModelEntry());
-            entry.Versions.TryGetValue(version, out replaced);
-            entry.Versions = entry.Versions.SetItem(version, loaded);
-            entry.DefaultVersion = version;
+            entry.State.Versions.TryGetValue(version, out replaced);
+            entry.State = new ModelState(entry.State.Versions.SetItem(version, loaded), version);
         }
 
         replaced?.Release();
@@ -44,12 +43,12 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
     {
         lock (_gate)
         {
-            if (!_models.TryGetValue(name, out var entry) || !entry.Versions.ContainsKey(version))
+            if (!_models.TryGetValue(name, out var entry) || !entry.State.Versions.ContainsKey(version))
             {
                 throw InferenceException.NotFound($"Model '{name}' has no version {version} loaded.");
             }
 
-            entry.DefaultVersion = version;
+            entry.State = entry.State with { DefaultVersion = version };
         }
     }
 
@@ -59,19 +58,23 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         LoadedModel? removed;
         lock (_gate)
         {
-            if (!_models.TryGetValue(name, out var entry) || !entry.Versions.TryGetValue(version, out removed))
+            if (!_models.TryGetValue(name, out var entry) || !entry.State.Versions.TryGetValue(version, out removed))
             {
                 return false;
             }
 
-            entry.Versions = entry.Versions.Remove(version);
-            if (entry.Versions.IsEmpty)
+            var versions = entry.State.Versions.Remove(version);
+            if (versions.IsEmpty)
             {
+                entry.State = ModelState.Empty;
                 _models.TryRemove(name, out _);
             }
-            else if (entry.DefaultVersion == version)
+            else
             {
-                entry.DefaultVersion = entry.Versions.Keys.OrderByDescending(v => long.TryParse(v, out var n) ? n : long.MinValue).First();
+                var defaultVersion = entry.State.DefaultVersion == version
+                    ? versions.Keys.OrderByDescending(v => long.TryParse(v, out var n) ? n : long.MinValue).First()
+                    : entry.State.DefaultVersion;
+                entry.State = new ModelState(versions, defaultVersion);
             }
         }
 
@@ -81,7 +84,7 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
 
     /// <summary>The versions loaded for a model, empty when it is unknown.</summary>
     public IReadOnlyList<string> VersionsOf(string name) =>
-        _models.TryGetValue(name, out var entry) ? [.. entry.Versions.Keys.Order(StringComparer.Ordinal)] : [];
+        _models.TryGetValue(name, out var entry) ? [.. entry.State.Versions.Keys.Order(StringComparer.Ordinal)] : [];
 
     /// <summary>Takes a reference on a model version for one request; dispose the lease when done.</summary>
     /// <exception cref="InferenceException">Unknown model or version (NotFound).</exception>
@@ -94,9 +97,10 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
                 throw InferenceException.NotFound($"Unknown model '{name}'.");
             }
 
-            var versions = entry.Versions;
-            var wanted = string.IsNullOrEmpty(version) ? entry.DefaultVersion : version;
-            if (wanted is null || !versions.TryGetValue(wanted, out var model))
+            // One snapshot of versions and default together, so a concurrent load or unload cannot pair them wrongly.
+            var state = entry.State;
+            var wanted = string.IsNullOrEmpty(version) ? state.DefaultVersion : version;
+            if (wanted is null || !state.Versions.TryGetValue(wanted, out var model))
             {
                 throw InferenceException.NotFound($"Model '{name}' has no version {version} loaded.");
             }
@@ -116,7 +120,7 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         {
             foreach (var entry in _models.Values)
             {
-                foreach (var model in entry.Versions.Values)
+                foreach (var model in entry.State.Versions.Values)
                 {
                     model.Release();
                 }
@@ -128,9 +132,12 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
 
     private sealed class ModelEntry
     {
-        public volatile ImmutableDictionary<string, LoadedModel> Versions = ImmutableDictionary<string, LoadedModel>.Empty;
+        public volatile ModelState State = ModelState.Empty;
+    }
 
-        public volatile string? DefaultVersion;
+    private sealed record ModelState(ImmutableDictionary<string, LoadedModel> Versions, string? DefaultVersion)
+    {
+        public static readonly ModelState Empty = new(ImmutableDictionary<string, LoadedModel>.Empty, null);
     }
 }
 
