@@ -1,12 +1,22 @@
 using Capstan.Bench;
 
 // Benchmarks print their figures side by side with a baseline measured in the same run,
-// so the ratios hold on a noisy machine. Usage: dotnet run -c Release --project bench/Capstan.Bench [-- --quick]
+// so the ratios hold on a noisy machine.
+// Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [serving] [--quick]]
+// With no suite named, the tracking benchmark runs; `serving` runs the inference server's.
 var quick = args.Contains("--quick");
 
 // The in-process server logs start-up at Information; keep the figures readable.
 Environment.SetEnvironmentVariable("Logging__LogLevel__Default", "Warning");
 var report = new Report();
-await TrackingBenchmark.RunAsync(report, quick);
+if (args.Contains("serving"))
+{
+    await ServingBenchmark.RunAsync(report, quick);
+}
+else
+{
+    await TrackingBenchmark.RunAsync(report, quick);
+}
+
 report.Print();
 return report.AllTargetsMet ? 0 : 1;

@@ -3,6 +3,7 @@ using Capstan.Cli.ControlPlane;
 using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
 using Capstan.Cli.Server;
+using Capstan.Cli.Serving;
 using Capstan.Cli.Tracking;
 using Capstan.Cli.Training;
 
@@ -25,6 +26,7 @@ public static class CapstanCli
             DescribeCommand.Create(context),
             DeleteCommand.Create(context),
             TrainCommand.Create(context),
+            ServeCommand.Create(context),
         };
         return root;
     }

@@ -1,0 +1,70 @@
+using System.Net;
+using Capstan.Serving.Grpc;
+using Capstan.Serving.Inference;
+using Capstan.Serving.Metrics;
+using Capstan.Serving.Models;
+using Capstan.Serving.Rest;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Prometheus;
+
+namespace Capstan.Serving.Hosting;
+
+/// <summary>Where the inference server listens.</summary>
+public sealed record ServingOptions
+{
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>REST (HTTP/1.1) and /metrics; 0 picks a free port.</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>
+    /// gRPC as HTTP/2 without TLS (prior knowledge, h2c). Kestrel cannot tell h2c from HTTP/1.1 on
+    /// one plaintext endpoint, so gRPC gets its own; 0 picks a free port, -1 turns gRPC off.
+    /// </summary>
+    public int GrpcPort { get; init; } = 8081;
+}
+
+/// <summary>
+/// The inference server: OIP v2 REST and /metrics on one endpoint, OIP v2 gRPC on another,
+/// over a <see cref="ModelRepository"/> the caller fills (and may keep changing while it runs).
+/// </summary>
+public static class ServingServer
+{
+    public static WebApplication Build(ServingOptions options, ModelRepository repository, Action<WebApplication>? mapExtra = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(repository);
+        if (!IPAddress.TryParse(options.Host, out var address))
+        {
+            address = options.Host == "localhost" ? IPAddress.Loopback : throw new InvalidOperationException($"--host '{options.Host}' is not an IP address.");
+        }
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http1);
+            if (options.GrpcPort >= 0)
+            {
+                kestrel.Listen(address, options.GrpcPort, listen => listen.Protocols = HttpProtocols.Http2);
+            }
+        });
+        builder.Services.AddSingleton(repository);
+        builder.Services.AddSingleton(repository.Metrics);
+        builder.Services.AddSingleton<InferenceService>();
+        builder.Services.AddGrpc();
+
+        var app = builder.Build();
+        app.MapOipRestApi();
+        app.MapGrpcService<OipGrpcService>();
+        app.MapMetrics("/metrics", repository.Metrics.Registry);
+        mapExtra?.Invoke(app);
+        return app;
+    }
+
+    /// <summary>A repository with its own metrics registry.</summary>
+    public static ModelRepository CreateRepository() => new(new ServingMetrics());
+}

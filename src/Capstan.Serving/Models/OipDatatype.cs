@@ -1,0 +1,98 @@
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Capstan.Serving.Models;
+
+/// <summary>The tensor datatypes of the Open Inference Protocol, with their wire names.</summary>
+public enum OipDatatype
+{
+    Bool,
+    Uint8,
+    Uint16,
+    Uint32,
+    Uint64,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Fp16,
+    Fp32,
+    Fp64,
+    Bytes,
+}
+
+public static class OipDatatypes
+{
+    private static readonly string[] s_names = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"];
+    private static readonly int[] s_sizes = [1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 0];
+
+    public static string Name(this OipDatatype datatype) => s_names[(int)datatype];
+
+    /// <summary>Bytes per element; 0 for BYTES, whose elements vary in length.</summary>
+    public static int ElementSize(this OipDatatype datatype) => s_sizes[(int)datatype];
+
+    public static bool TryParse(ReadOnlySpan<char> name, out OipDatatype datatype)
+    {
+        for (var i = 0; i < s_names.Length; i++)
+        {
+            if (name.Equals(s_names[i], StringComparison.Ordinal))
+            {
+                datatype = (OipDatatype)i;
+                return true;
+            }
+        }
+
+        datatype = default;
+        return false;
+    }
+
+    public static bool TryParse(ReadOnlySpan<byte> utf8Name, out OipDatatype datatype)
+    {
+        for (var i = 0; i < s_names.Length; i++)
+        {
+            if (utf8Name.Length == s_names[i].Length && System.Text.Encoding.ASCII.GetString(utf8Name).Equals(s_names[i], StringComparison.Ordinal))
+            {
+                datatype = (OipDatatype)i;
+                return true;
+            }
+        }
+
+        datatype = default;
+        return false;
+    }
+
+    /// <summary>The OIP datatype of an ONNX element type, or null when the protocol has none (bfloat16, complex, float8).</summary>
+    public static OipDatatype? FromOnnx(TensorElementType type) => type switch
+    {
+        TensorElementType.Bool => OipDatatype.Bool,
+        TensorElementType.UInt8 => OipDatatype.Uint8,
+        TensorElementType.UInt16 => OipDatatype.Uint16,
+        TensorElementType.UInt32 => OipDatatype.Uint32,
+        TensorElementType.UInt64 => OipDatatype.Uint64,
+        TensorElementType.Int8 => OipDatatype.Int8,
+        TensorElementType.Int16 => OipDatatype.Int16,
+        TensorElementType.Int32 => OipDatatype.Int32,
+        TensorElementType.Int64 => OipDatatype.Int64,
+        TensorElementType.Float16 => OipDatatype.Fp16,
+        TensorElementType.Float => OipDatatype.Fp32,
+        TensorElementType.Double => OipDatatype.Fp64,
+        TensorElementType.String => OipDatatype.Bytes,
+        _ => null,
+    };
+
+    public static TensorElementType ToOnnx(this OipDatatype datatype) => datatype switch
+    {
+        OipDatatype.Bool => TensorElementType.Bool,
+        OipDatatype.Uint8 => TensorElementType.UInt8,
+        OipDatatype.Uint16 => TensorElementType.UInt16,
+        OipDatatype.Uint32 => TensorElementType.UInt32,
+        OipDatatype.Uint64 => TensorElementType.UInt64,
+        OipDatatype.Int8 => TensorElementType.Int8,
+        OipDatatype.Int16 => TensorElementType.Int16,
+        OipDatatype.Int32 => TensorElementType.Int32,
+        OipDatatype.Int64 => TensorElementType.Int64,
+        OipDatatype.Fp16 => TensorElementType.Float16,
+        OipDatatype.Fp32 => TensorElementType.Float,
+        OipDatatype.Fp64 => TensorElementType.Double,
+        _ => TensorElementType.String,
+    };
+}

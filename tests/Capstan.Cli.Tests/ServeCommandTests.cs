@@ -1,0 +1,66 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Capstan.Cli.Hosting;
+using Capstan.Core.Registry;
+using Capstan.Testing;
+
+namespace Capstan.Cli.Tests;
+
+public sealed class ServeCommandTests
+{
+    [Fact]
+    public async Task Serve_RegistryAlias_AnswersOipRequestsUntilCanceled()
+    {
+        using var home = new TempHome();
+        await using (var backend = await Backend.OpenEmbeddedAsync(new Core.CapstanHome(home.Root), TestContext.Current.CancellationToken))
+        {
+            await using (var onnx = new MemoryStream(OnnxModelBuilder.Mlp(4, 8, 3)))
+            {
+                await backend.Artifacts.PutAsync("1/run1/artifacts/model/model.onnx", onnx);
+            }
+
+            await backend.Metadata.CreateRegisteredModelAsync(new NewRegisteredModel("iris"));
+            await backend.Metadata.CreateModelVersionAsync(new NewModelVersion("iris", "mlflow-artifacts:/1/run1/artifacts/model"));
+            await backend.Metadata.SetAliasAsync("iris", "champion", 1);
+        }
+
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => home.Environment.TryGetValue(name, out var v) ? v : null);
+        using var stop = new CancellationTokenSource();
+        var serving = CapstanCli.RunAsync(["serve", "models:/iris@champion", "--port", "0", "--grpc-port", "0"], context, stop.Token);
+
+        Match url = Match.Empty;
+        for (var i = 0; i < 300 && !url.Success && !serving.IsCompleted; i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            url = Regex.Match(stdout.ToString(), @"http://127\.0\.0\.1:\d+");
+        }
+
+        Assert.True(url.Success, $"no address printed; stdout: {stdout} stderr: {stderr}");
+        using var http = new HttpClient { BaseAddress = new Uri(url.Value) };
+        var metadata = JsonDocument.Parse(await http.GetStringAsync("/v2/models/iris", TestContext.Current.CancellationToken)).RootElement;
+        Assert.Equal("1", metadata.GetProperty("versions")[0].GetString());
+        using var response = await http.PostAsync(
+            "/v2/models/iris/infer",
+            new StringContent("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}""", Encoding.UTF8, "application/json"),
+            TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var output = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("outputs")[0];
+        Assert.Equal(3, output.GetProperty("data").GetArrayLength());
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await serving);
+    }
+
+    [Fact]
+    public async Task Serve_MissingFile_FailsWithOneLine()
+    {
+        using var home = new TempHome();
+        var result = await CliHarness.RunAsync(home.Environment, "serve", Path.Combine(home.Root, "nope.onnx"));
+        Assert.Equal(ExitCodes.UserError, result.ExitCode);
+        Assert.Contains("does not exist", result.Error, StringComparison.Ordinal);
+    }
+}
