@@ -59,7 +59,7 @@ public static class CapstanServer
         try
         {
             var artifacts = new FolderArtifactStore(home.ArtifactsPath);
-            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true);
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder));
         }
         catch
         {
@@ -74,10 +74,16 @@ public static class CapstanServer
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(artifacts);
-        return Build(ParseEndpoint(options), options.Home ?? "(caller's stores)", metadata, artifacts, ownsStores: false);
+        return Build(
+            ParseEndpoint(options),
+            options.Home ?? "(caller's stores)",
+            metadata,
+            artifacts,
+            ownsStores: false,
+            options.Home is null ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder));
     }
 
-    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores)
+    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -114,6 +120,12 @@ public static class CapstanServer
         if (metadata is IResourceStore resources)
         {
             builder.Services.AddSingleton(resources);
+
+            // Jobs run only where there is a home to keep their working folders in.
+            if (runtimeRoot is not null)
+            {
+                builder.Services.AddControlPlane(runtimeRoot);
+            }
         }
 
         builder.Services.AddCapstanApis();
@@ -128,6 +140,7 @@ public static class CapstanServer
         app.MapTrackingApi();
         app.MapRegistryApi();
         app.MapResourceApi();
+        app.MapTrainJobLogApi();
         app.MapOpenApi();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));
