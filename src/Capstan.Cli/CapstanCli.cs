@@ -23,6 +23,8 @@ public static class CapstanCli
             GetCommand.Create(context),
             DescribeCommand.Create(context),
             DeleteCommand.Create(context),
+            LogsCommand.Create(context),
+            RunCommand.Create(context),
         };
         return root;
     }
