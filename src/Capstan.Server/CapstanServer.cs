@@ -59,7 +59,7 @@ public static class CapstanServer
         try
         {
             var artifacts = new FolderArtifactStore(home.ArtifactsPath);
-            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder));
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null);
         }
         catch
         {
@@ -80,7 +80,7 @@ public static class CapstanServer
             metadata,
             artifacts,
             ownsStores: false,
-            options.Home is null ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder));
+            options.Home is null || !options.RunControlPlane ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder));
     }
 
     private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot)

@@ -11,4 +11,8 @@ public sealed class ServerOptions
 
     /// <summary>The state folder; null means <c>$CAPSTAN_HOME</c> or <c>~/.capstan</c>.</summary>
     public string? Home { get; set; }
+
+    /// <summary>Run the control plane (reconcilers and the local runtime) with the API; false serves the API alone,
+    /// for a caller that drives status itself (tests of the resource API).</summary>
+    public bool RunControlPlane { get; set; } = true;
 }
