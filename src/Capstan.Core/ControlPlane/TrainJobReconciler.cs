@@ -276,18 +276,20 @@ public sealed class TrainJobReconciler(
     private async Task<ReconcileResult> MirrorRunningAsync(TrainJob job, WorkloadStatus workload, CancellationToken cancellationToken)
     {
         var status = job.Status!;
-        if (status.Phase == TrainJobPhase.Running && status.StartTime is not null)
+        var pids = string.Join(", ", workload.Replicas.Select(r => r.ProcessId?.ToString(CultureInfo.InvariantCulture) ?? "?"));
+        var message = $"Attempt {status.Attempts} running ({workload.Replicas.Count} replica(s), pid {pids})";
+
+        // A re-adopted workload (reason Adopted after a restart) changes the condition, so describe shows the adoption.
+        var changed = SetCondition(status, ConditionRunning, ConditionStatus.True, workload.Reason, message, job.Metadata.Generation);
+        if (!changed && status.Phase == TrainJobPhase.Running && status.StartTime is not null)
         {
             return ReconcileResult.Done;
         }
 
-        var pids = string.Join(", ", workload.Replicas.Select(r => r.ProcessId?.ToString(CultureInfo.InvariantCulture) ?? "?"));
-        var message = $"Attempt {status.Attempts} running ({workload.Replicas.Count} replica(s), pid {pids})";
         status.Phase = TrainJobPhase.Running;
         status.StartTime ??= workload.StartTime ?? time.GetUtcNow();
         status.Message = message;
         SetCondition(status, ConditionQueued, ConditionStatus.False, workload.Reason, "Scheduled", job.Metadata.Generation);
-        SetCondition(status, ConditionRunning, ConditionStatus.True, workload.Reason, message, job.Metadata.Generation);
         job = await WriteStatusAsync(job, cancellationToken).ConfigureAwait(false);
         await resources.RecordEventAsync(job, ResourceEventType.Normal, workload.Reason == WorkloadReasons.Adopted ? "Adopted" : "Started", message, cancellationToken).ConfigureAwait(false);
         return ReconcileResult.Done;
