@@ -1,12 +1,20 @@
 using Capstan.Bench;
 
 // Benchmarks print their figures side by side with a baseline measured in the same run,
-// so the ratios hold on a noisy machine. Usage: dotnet run -c Release --project bench/Capstan.Bench [-- --quick]
+// so the ratios hold on a noisy machine. Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [controlplane] --quick]
 var quick = args.Contains("--quick");
 
 // The in-process server logs start-up at Information; keep the figures readable.
 Environment.SetEnvironmentVariable("Logging__LogLevel__Default", "Warning");
 var report = new Report();
-await TrackingBenchmark.RunAsync(report, quick);
+if (args.Contains("controlplane"))
+{
+    await ControlPlaneBenchmark.RunAsync(report, quick);
+}
+else
+{
+    await TrackingBenchmark.RunAsync(report, quick);
+}
+
 report.Print();
 return report.AllTargetsMet ? 0 : 1;
