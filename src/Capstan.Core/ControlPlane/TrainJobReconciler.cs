@@ -39,6 +39,7 @@ public sealed class TrainJobReconciler(
     TrainJobReconcilerOptions? options = null)
 {
     public const string TrainJobTag = "capstan.trainjob";
+    public const string TrainJobUidTag = "capstan.trainjob.uid";
     public const string RunNameTag = "mlflow.runName";
     public const string LogArtifactPath = "logs/output.log";
     public const string ModelArtifactPath = "model";
@@ -200,13 +201,25 @@ public sealed class TrainJobReconciler(
             }
         }
 
+        // A pass that created the run but died before writing status.runId finds that run again instead of making another.
+        if (job.Metadata.Uid is { Length: > 0 } uid)
+        {
+            var existing = await metadata.SearchRunsAsync(
+                new RunSearch([experiment.ExperimentId], $"tags.`{TrainJobUidTag}` = '{uid}'", MaxResults: 1),
+                cancellationToken).ConfigureAwait(false);
+            if (existing.Items.Count > 0)
+            {
+                return existing.Items[0];
+            }
+        }
+
         var runName = job.Metadata.Name!;
         return await metadata.CreateRunAsync(
             new NewRun(
                 experiment.ExperimentId,
                 RunName: runName,
                 StartTime: time.GetUtcNow().ToUnixTimeMilliseconds(),
-                Tags: [new Tag(TrainJobTag, Key(job)), new Tag(RunNameTag, runName)]),
+                Tags: [new Tag(TrainJobTag, Key(job)), new Tag(TrainJobUidTag, job.Metadata.Uid ?? ""), new Tag(RunNameTag, runName)]),
             cancellationToken).ConfigureAwait(false);
     }
 
@@ -342,7 +355,15 @@ public sealed class TrainJobReconciler(
 
             if (model.Register is { Model: { Length: > 0 } modelName } register)
             {
-                registered = await RegisterAsync(run, modelName, register.Alias, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    registered = await RegisterAsync(run, modelName, register.Alias, cancellationToken).ConfigureAwait(false);
+                }
+                catch (CapstanException e) when (e.Code == ErrorCode.InvalidParameterValue)
+                {
+                    // A bad model name or alias (e.g. the reserved 'latest') does not get better with retries.
+                    return await FailAsync(job, workload, "RegistrationFailed", $"registering the model failed: {e.Message}", cancellationToken).ConfigureAwait(false);
+                }
             }
         }
 
@@ -371,9 +392,15 @@ public sealed class TrainJobReconciler(
             // Later jobs add versions to the model the first one registered.
         }
 
-        var version = await metadata.CreateModelVersionAsync(
-            new NewModelVersion(modelName, $"{run.Info.ArtifactUri}/{ModelArtifactPath}", RunId: run.Info.RunId, UserId: run.Info.UserId),
+        // One version per run: a pass interrupted after registering finds its version instead of adding another.
+        var registered = await metadata.SearchModelVersionsAsync(
+            new RegistrySearch($"name = '{modelName.Replace("'", "''", StringComparison.Ordinal)}' and run_id = '{run.Info.RunId}'", MaxResults: 1),
             cancellationToken).ConfigureAwait(false);
+        var version = registered.Items.Count > 0
+            ? registered.Items[0]
+            : await metadata.CreateModelVersionAsync(
+                new NewModelVersion(modelName, $"{run.Info.ArtifactUri}/{ModelArtifactPath}", RunId: run.Info.RunId, UserId: run.Info.UserId),
+                cancellationToken).ConfigureAwait(false);
         if (alias is { Length: > 0 })
         {
             await metadata.SetAliasAsync(modelName, alias, version.Version, cancellationToken).ConfigureAwait(false);

@@ -40,7 +40,7 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 
     public ControlPlaneService Service { get; }
 
-    public static async Task<ControlPlaneHarness> StartAsync()
+    public static async Task<ControlPlaneHarness> StartAsync(bool runLoop = true)
     {
         var root = Directory.CreateTempSubdirectory("capstan-cp-").FullName;
         var store = await SqliteMetadataStore.OpenAsync(Path.Combine(root, "capstan.db"));
@@ -53,7 +53,11 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
             TerminationGracePeriod = TimeSpan.FromSeconds(1),
         });
         var harness = new ControlPlaneHarness(root, store, new FolderArtifactStore(Path.Combine(root, "artifacts")), runtime);
-        await harness.Service.StartAsync(CancellationToken.None);
+        if (runLoop)
+        {
+            await harness.Service.StartAsync(CancellationToken.None);
+        }
+
         return harness;
     }
 

@@ -180,6 +180,40 @@ public sealed class TrainJobReconcilerTests
         Assert.Equal(TrainJobPhase.Succeeded, done.Status!.Phase);
     }
 
+    [Fact]
+    public async Task Reconcile_StatusWriteLostAfterRunCreated_ReusesTheRunAndFinishesOnce()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync(runLoop: false);
+        await plane.ApplyAsync(Job("again", "echo w > model.bin", """
+              outputs:
+                model:
+                  path: model.bin
+                  register: {model: again-model, alias: champion}
+            """));
+        var ct = TestContext.Current.CancellationToken;
+        await plane.Reconciler.ReconcileAsync("default/again", ct);
+        var first = await plane.Store.GetAsync<TrainJob>("default", "again", ct);
+
+        // As if the pass had died between creating the run and recording it.
+        first.Status!.RunId = null;
+        first.Status.Attempts = 0;
+        await plane.Store.UpdateStatusAsync(first, ct);
+        var created = await plane.Store.GetAsync<TrainJob>("default", "again", ct);
+        for (var pass = 0; pass < 200 && created.Status?.Phase != TrainJobPhase.Succeeded; pass++)
+        {
+            await plane.Reconciler.ReconcileAsync("default/again", ct);
+            await plane.Reconciler.ReconcileAsync("default/again", ct);
+            created = await plane.Store.GetAsync<TrainJob>("default", "again", ct);
+            await Task.Delay(25, ct);
+        }
+
+        Assert.Equal(TrainJobPhase.Succeeded, created.Status!.Phase);
+        var runs = await plane.Store.SearchRunsAsync(new Core.Tracking.RunSearch([(await plane.Store.GetExperimentByNameAsync("again", ct)).ExperimentId]), ct);
+        Assert.Equal(created.Status.RunId, Assert.Single(runs.Items).Info.RunId);
+        var versions = await plane.Store.SearchModelVersionsAsync(new Core.Registry.RegistrySearch("name = 'again-model'"), ct);
+        Assert.Single(versions.Items);
+    }
+
     private static async Task<IReadOnlyList<Core.Tracking.Metric>> WaitForMetricsAsync(ControlPlaneHarness plane, string runId, string key, int count)
     {
         var until = DateTime.UtcNow.AddSeconds(10);
