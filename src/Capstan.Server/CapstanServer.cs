@@ -59,7 +59,7 @@ public static class CapstanServer
         try
         {
             var artifacts = new FolderArtifactStore(home.ArtifactsPath);
-            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null);
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null, options.LogLevel);
         }
         catch
         {
@@ -80,10 +80,11 @@ public static class CapstanServer
             metadata,
             artifacts,
             ownsStores: false,
-            options.Home is null || !options.RunControlPlane ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder));
+            options.Home is null || !options.RunControlPlane ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder),
+            options.LogLevel);
     }
 
-    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot)
+    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot, LogLevel logLevel)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -101,7 +102,11 @@ public static class CapstanServer
         // by default. As the lowest-precedence source, appsettings or Logging__LogLevel__* can still raise it.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
         {
-            InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
+            InitialData =
+            [
+                new("Logging:LogLevel:Default", logLevel.ToString()),
+                new("Logging:LogLevel:Microsoft.AspNetCore", logLevel > LogLevel.Warning ? logLevel.ToString() : "Warning"),
+            ],
         });
 
         if (ownsStores)

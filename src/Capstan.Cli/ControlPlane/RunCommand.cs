@@ -34,7 +34,7 @@ public static class RunCommand
             WebApplication app;
             try
             {
-                app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root }, ct);
+                app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, ct);
             }
             catch (InvalidOperationException ex)
             {
