@@ -14,18 +14,12 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
 
-    private ControlPlaneHarness(string root, SqliteMetadataStore store, FolderArtifactStore artifacts, LocalWorkloadRuntime runtime)
+    private ControlPlaneHarness(string root, SqliteMetadataStore store, FolderArtifactStore artifacts)
     {
         Root = root;
         Store = store;
         Artifacts = artifacts;
-        Runtime = runtime;
-        Reconciler = new TrainJobReconciler(store, runtime, store, artifacts, TimeProvider.System, new TrainJobReconcilerOptions
-        {
-            BackoffBase = TimeSpan.FromMilliseconds(50),
-            BackoffCap = TimeSpan.FromMilliseconds(400),
-        });
-        Service = new ControlPlaneService(Reconciler, store, runtime, TimeProvider.System, NullLogger<ControlPlaneService>.Instance, new ControlPlaneOptions { TimerInterval = TimeSpan.FromMilliseconds(20) });
+        Open();
     }
 
     public string Root { get; }
@@ -34,31 +28,53 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 
     public FolderArtifactStore Artifacts { get; }
 
-    public LocalWorkloadRuntime Runtime { get; }
+    public LocalWorkloadRuntime Runtime { get; private set; } = null!;
 
-    public TrainJobReconciler Reconciler { get; }
+    public TrainJobReconciler Reconciler { get; private set; } = null!;
 
-    public ControlPlaneService Service { get; }
+    public ControlPlaneService Service { get; private set; } = null!;
 
     public static async Task<ControlPlaneHarness> StartAsync(bool runLoop = true)
     {
         var root = Directory.CreateTempSubdirectory("capstan-cp-").FullName;
         var store = await SqliteMetadataStore.OpenAsync(Path.Combine(root, "capstan.db"));
-        var runtime = new LocalWorkloadRuntime(new LocalRuntimeOptions
-        {
-            RootPath = Path.Combine(root, "runtime"),
-            Cpu = "4",
-            Memory = "8Gi",
-            Gpus = 0,
-            TerminationGracePeriod = TimeSpan.FromSeconds(1),
-        });
-        var harness = new ControlPlaneHarness(root, store, new FolderArtifactStore(Path.Combine(root, "artifacts")), runtime);
+        var harness = new ControlPlaneHarness(root, store, new FolderArtifactStore(Path.Combine(root, "artifacts")));
         if (runLoop)
         {
             await harness.Service.StartAsync(CancellationToken.None);
         }
 
         return harness;
+    }
+
+    /// <summary>As a server crash and restart: the loop and the runtime go away (their processes keep running),
+    /// <paramref name="whileDown"/> runs, then a new runtime over the same folder and a new loop start.</summary>
+    public async Task RestartAsync(Action whileDown)
+    {
+        await Service.StopAsync(CancellationToken.None);
+        Service.Dispose();
+        await Runtime.DisposeAsync();
+        whileDown();
+        Open();
+        await Service.StartAsync(CancellationToken.None);
+    }
+
+    private void Open()
+    {
+        Runtime = new LocalWorkloadRuntime(new LocalRuntimeOptions
+        {
+            RootPath = Path.Combine(Root, "runtime"),
+            Cpu = "4",
+            Memory = "8Gi",
+            Gpus = 0,
+            TerminationGracePeriod = TimeSpan.FromSeconds(1),
+        });
+        Reconciler = new TrainJobReconciler(Store, Runtime, Store, Artifacts, TimeProvider.System, new TrainJobReconcilerOptions
+        {
+            BackoffBase = TimeSpan.FromMilliseconds(50),
+            BackoffCap = TimeSpan.FromMilliseconds(400),
+        });
+        Service = new ControlPlaneService(Reconciler, Store, Runtime, TimeProvider.System, NullLogger<ControlPlaneService>.Instance, new ControlPlaneOptions { TimerInterval = TimeSpan.FromMilliseconds(20) });
     }
 
     public async Task<TrainJob> ApplyAsync(string yaml)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Capstan.Core.Artifacts;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
@@ -212,6 +213,28 @@ public sealed class TrainJobReconcilerTests
         Assert.Equal(created.Status.RunId, Assert.Single(runs.Items).Info.RunId);
         var versions = await plane.Store.SearchModelVersionsAsync(new Core.Registry.RegistrySearch("name = 'again-model'"), ct);
         Assert.Single(versions.Items);
+    }
+
+    [Fact]
+    public async Task Restart_ProcessGoneMeanwhile_LostAttemptIsRetriedPerPolicy()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync();
+        var marker = Path.Combine(plane.Root, "second");
+        await plane.ApplyAsync(Job("lost", $"if [ -f {marker} ]; then echo second attempt; else touch {marker}; sleep 60; fi", """
+              restartPolicy: OnFailure
+              backoffLimit: 1
+            """));
+        await plane.WaitForAsync("lost", j => j.Status?.Phase == TrainJobPhase.Running);
+        var pid = (await plane.Runtime.GetStatusAsync("default.lost.1", TestContext.Current.CancellationToken))!.Replicas[0].ProcessId!.Value;
+
+        // The "server" is down while the job's whole process group dies with it, so nothing records an exit.
+        await plane.RestartAsync(() => Process.Start("/bin/kill", ["-KILL", "--", $"-{pid}"])!.WaitForExit());
+        var job = await plane.WaitForFinishAsync("lost");
+
+        Assert.Equal(TrainJobPhase.Succeeded, job.Status!.Phase);
+        Assert.Equal(2, job.Status.Attempts);
+        var events = await plane.Store.ListEventsAsync(job, TestContext.Current.CancellationToken);
+        Assert.Contains(events, e => e.Reason == "BackOff" && e.Message.Contains("was lost", StringComparison.Ordinal));
     }
 
     private static async Task<IReadOnlyList<Core.Tracking.Metric>> WaitForMetricsAsync(ControlPlaneHarness plane, string runId, string key, int count)
