@@ -44,8 +44,8 @@ public static class ControlPlaneBenchmark
                 {
                     var name = $"latency-{i}";
                     var started = Stopwatch.GetTimestamp();
-                    await store.ApplyAsync(Job(name));
-                    var id = $"default.{name}.1";
+                    var applied = await store.ApplyAsync(Job(name));
+                    var id = TrainJobWorkloads.WorkloadId((TrainJob)applied.Object, 1);
                     while (await events.MoveNextAsync())
                     {
                         if (events.Current is WorkloadStatusChanged { Status: { Phase: WorkloadPhase.Running } status } && status.WorkloadId == id)

@@ -63,6 +63,14 @@ public static class RunCommand
         var jobs = new List<TrainJob>();
         foreach (var resource in loaded)
         {
+            // Running a file again runs its jobs again: a finished job of the same name is replaced, not reported.
+            if (resource is TrainJob
+                && await resources.FindAsync(resource.Kind, resource.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, resource.Metadata.Name!, cancellationToken) is TrainJob { Status.Phase: TrainJobPhase.Succeeded or TrainJobPhase.Failed } finished)
+            {
+                await resources.DeleteAsync(finished.Kind, finished.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, finished.Metadata.Name!, cancellationToken);
+                context.Error.WriteLine($"trainjob/{finished.Metadata.Name} finished earlier ({finished.Status?.Phase}); running it again");
+            }
+
             var result = await resources.ApplyAsync(resource, cancellationToken);
             context.Error.WriteLine($"{resource.Kind.ToLowerInvariant()}/{resource.Metadata.Name} {result.Outcome.ToString().ToLowerInvariant()}");
             if (result.Object is TrainJob job)

@@ -70,12 +70,12 @@ public sealed class TrainJobReconciler(
         return Key(job.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, job.Metadata.Name ?? "");
     }
 
-    /// <summary>The job key of a workload id made by <see cref="TrainJobWorkloads.WorkloadId"/> (<c>NS.NAME.ATTEMPT</c>), or null for other ids.</summary>
+    /// <summary>The job key of a workload id made by <see cref="TrainJobWorkloads.WorkloadId"/> (<c>NS.NAME[.UID].ATTEMPT</c>), or null for other ids.</summary>
     public static string? KeyOfWorkload(string workloadId)
     {
         ArgumentNullException.ThrowIfNull(workloadId);
         var parts = workloadId.Split('.');
-        return parts.Length == 3 && int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out _)
+        return parts.Length is 3 or 4 && int.TryParse(parts[^1], NumberStyles.None, CultureInfo.InvariantCulture, out _)
             ? Key(parts[0], parts[1])
             : null;
     }

@@ -37,6 +37,11 @@ public sealed class RunCommandTests
         var logs = await CliHarness.RunAsync(home.Environment, "logs", "job/hello");
         Assert.Equal(0, logs.ExitCode);
         Assert.Contains("epoch 2 loss=0.2", logs.Out, StringComparison.Ordinal);
+
+        var again = await CliHarness.RunAsync(home.Environment, "run", "-f", file);
+        Assert.True(again.ExitCode == 0, again.Error);
+        Assert.Contains("running it again", again.Error, StringComparison.Ordinal);
+        Assert.Contains("epoch 3 loss=0.3", again.Out, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -224,8 +224,8 @@ public sealed class TrainJobReconcilerTests
               restartPolicy: OnFailure
               backoffLimit: 1
             """));
-        await plane.WaitForAsync("lost", j => j.Status?.Phase == TrainJobPhase.Running);
-        var pid = (await plane.Runtime.GetStatusAsync("default.lost.1", TestContext.Current.CancellationToken))!.Replicas[0].ProcessId!.Value;
+        var running = await plane.WaitForAsync("lost", j => j.Status?.Phase == TrainJobPhase.Running);
+        var pid = (await plane.Runtime.GetStatusAsync(Core.Runtime.TrainJobWorkloads.WorkloadId(running, 1), TestContext.Current.CancellationToken))!.Replicas[0].ProcessId!.Value;
 
         // The "server" is down while the job's whole process group dies with it, so nothing records an exit.
         await plane.RestartAsync(() => Process.Start("/bin/kill", ["-KILL", "--", $"-{pid}"])!.WaitForExit());
@@ -235,6 +235,24 @@ public sealed class TrainJobReconcilerTests
         Assert.Equal(2, job.Status.Attempts);
         var events = await plane.Store.ListEventsAsync(job, TestContext.Current.CancellationToken);
         Assert.Contains(events, e => e.Reason == "BackOff" && e.Message.Contains("was lost", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Job_DeletedAndCreatedAgainUnderItsName_RunsAgainInANewRun()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync();
+        const string yaml = "echo run $MLFLOW_RUN_ID";
+        await plane.ApplyAsync(Job("twice", yaml));
+        var first = await plane.WaitForFinishAsync("twice");
+        await plane.Store.DeleteAsync(TrainJob.KindName, "default", "twice", TestContext.Current.CancellationToken);
+
+        await plane.ApplyAsync(Job("twice", yaml));
+        var second = await plane.WaitForFinishAsync("twice");
+
+        Assert.Equal(TrainJobPhase.Succeeded, second.Status!.Phase);
+        Assert.NotEqual(first.Status!.RunId, second.Status.RunId);
+        var lines = await TrainJobLogs.ReadAsync(plane.Store, plane.Runtime, "default", "twice", follow: false, cancellationToken: TestContext.Current.CancellationToken).ToListAsync(TestContext.Current.CancellationToken);
+        Assert.Equal([$"run {second.Status.RunId}"], lines);
     }
 
     private static async Task<IReadOnlyList<Core.Tracking.Metric>> WaitForMetricsAsync(ControlPlaneHarness plane, string runId, string key, int count)
