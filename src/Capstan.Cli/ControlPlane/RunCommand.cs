@@ -48,6 +48,11 @@ public static class RunCommand
             {
                 return await RunAsync(context, app.Services, loaded, ct);
             }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                await StopJobsAsync(context, app.Services, loaded);
+                throw;
+            }
             finally
             {
                 await app.StopAsync(CancellationToken.None);
@@ -110,6 +115,22 @@ public static class RunCommand
         }
 
         return failed == 0 ? ExitCodes.Ok : ExitCodes.UserError;
+    }
+
+    /// <summary>Ctrl-C: the jobs this command started stop with it rather than run on unwatched.</summary>
+    private static async Task StopJobsAsync(CliContext context, IServiceProvider services, IReadOnlyList<Resource> loaded)
+    {
+        var resources = services.GetRequiredService<IResourceStore>();
+        var runtime = services.GetRequiredService<IWorkloadRuntime>();
+        foreach (var resource in loaded.OfType<TrainJob>())
+        {
+            if (await resources.FindAsync(resource.Kind, resource.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, resource.Metadata.Name!, CancellationToken.None) is TrainJob { Status.Attempts: > 0 } job
+                && job.Status?.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed))
+            {
+                await runtime.StopAsync(TrainJobWorkloads.WorkloadId(job, job.Status!.Attempts!.Value), CancellationToken.None);
+                context.Error.WriteLine($"trainjob/{job.Metadata.Name} stopped");
+            }
+        }
     }
 
     /// <summary>Prints each phase change (with the reason when queued or retrying) until cancelled.</summary>
