@@ -2,8 +2,8 @@ using Capstan.Bench;
 
 // Benchmarks print their figures side by side with a baseline measured in the same run,
 // so the ratios hold on a noisy machine.
-// Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [serving] [--quick]]
-// With no suite named, the tracking benchmark runs; `serving` runs the inference server's.
+// Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [serving|controlplane] [--quick]]
+// With no suite named, the tracking benchmark runs.
 var quick = args.Contains("--quick");
 
 // The in-process server logs start-up at Information; keep the figures readable.
@@ -12,6 +12,10 @@ var report = new Report();
 if (args.Contains("serving"))
 {
     await ServingBenchmark.RunAsync(report, quick);
+}
+else if (args.Contains("controlplane"))
+{
+    await ControlPlaneBenchmark.RunAsync(report, quick);
 }
 else
 {

@@ -27,6 +27,8 @@ public static class CapstanCli
             DeleteCommand.Create(context),
             TrainCommand.Create(context),
             ServeCommand.Create(context),
+            LogsCommand.Create(context),
+            RunCommand.Create(context),
         };
         return root;
     }

@@ -117,6 +117,23 @@ public sealed class ResourceClient : IResourceStore, IDisposable
         }
     }
 
+    /// <summary>A TrainJob's output lines (<c>GET .../trainjobs/{name}/log</c>); with <paramref name="follow"/> until the job has finished.</summary>
+    public async IAsyncEnumerable<string> ReadLogsAsync(string @namespace, string name, bool follow, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var path = Item(TrainJob.KindName, @namespace, name) + "/log?follow=" + (follow ? "true" : "false");
+        using var response = await _http.GetAsync(new Uri(_baseUrl, path), HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        await ServerErrors.EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var reader = new StreamReader(stream, Encoding.UTF8);
+            while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                yield return line;
+            }
+        }
+    }
+
     public async Task<ResourceEvent> RecordEventAsync(Resource involved, ResourceEventType type, string reason, string message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(involved);

@@ -59,7 +59,7 @@ public static class CapstanServer
         try
         {
             var artifacts = new FolderArtifactStore(home.ArtifactsPath);
-            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true);
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null, options.LogLevel);
         }
         catch
         {
@@ -74,10 +74,17 @@ public static class CapstanServer
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(artifacts);
-        return Build(ParseEndpoint(options), options.Home ?? "(caller's stores)", metadata, artifacts, ownsStores: false);
+        return Build(
+            ParseEndpoint(options),
+            options.Home ?? "(caller's stores)",
+            metadata,
+            artifacts,
+            ownsStores: false,
+            options.Home is null || !options.RunControlPlane ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder),
+            options.LogLevel);
     }
 
-    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores)
+    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot, LogLevel logLevel)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -95,7 +102,11 @@ public static class CapstanServer
         // by default. As the lowest-precedence source, appsettings or Logging__LogLevel__* can still raise it.
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource
         {
-            InitialData = [new("Logging:LogLevel:Microsoft.AspNetCore", "Warning")],
+            InitialData =
+            [
+                new("Logging:LogLevel:Default", logLevel.ToString()),
+                new("Logging:LogLevel:Microsoft.AspNetCore", logLevel > LogLevel.Warning ? logLevel.ToString() : "Warning"),
+            ],
         });
 
         if (ownsStores)
@@ -114,6 +125,12 @@ public static class CapstanServer
         if (metadata is IResourceStore resources)
         {
             builder.Services.AddSingleton(resources);
+
+            // Jobs run only where there is a home to keep their working folders in.
+            if (runtimeRoot is not null)
+            {
+                builder.Services.AddControlPlane(runtimeRoot);
+            }
         }
 
         builder.Services.AddCapstanApis();
@@ -128,6 +145,7 @@ public static class CapstanServer
         app.MapTrackingApi();
         app.MapRegistryApi();
         app.MapResourceApi();
+        app.MapTrainJobLogApi();
         app.MapOpenApi();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));

@@ -13,4 +13,13 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Readiness check failed")]
     public static partial void NotReady(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "Reconciling {Key} failed; retrying")]
+    public static partial void ReconcileFailed(ILogger logger, string key, Exception exception);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "TrainJob {Key} deleted; its workload was stopped")]
+    public static partial void JobDeleted(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Count} metric(s) of workload {WorkloadId} could not be logged")]
+    public static partial void MetricsNotLogged(ILogger logger, string workloadId, int count, Exception exception);
 }

@@ -11,4 +11,12 @@ public sealed class ServerOptions
 
     /// <summary>The state folder; null means <c>$CAPSTAN_HOME</c> or <c>~/.capstan</c>.</summary>
     public string? Home { get; set; }
+
+    /// <summary>Run the control plane (reconcilers and the local runtime) with the API; false serves the API alone,
+    /// for a caller that drives status itself (tests of the resource API).</summary>
+    public bool RunControlPlane { get; set; } = true;
+
+    /// <summary>The least severe log level written by default (configuration such as <c>Logging__LogLevel__Default</c> still wins);
+    /// <c>capstan run</c> uses Warning so its output is the job's.</summary>
+    public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
 }

@@ -28,7 +28,7 @@ internal sealed class InProcessServer : IAsyncDisposable
     {
         var home = new TempHome();
         var app = await CapstanServer.BuildAsync(
-            new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root }, cancellationToken);
+            new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root, RunControlPlane = false }, cancellationToken);
         await app.StartAsync(cancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new InProcessServer(app, home, new Uri(address));

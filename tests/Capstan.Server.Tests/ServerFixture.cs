@@ -16,7 +16,7 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = Home });
+        _app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = Home, RunControlPlane = false });
         await _app.StartAsync();
         var address = _app.Urls.Single();
         Assert.StartsWith("http://127.0.0.1:", address, StringComparison.Ordinal);

@@ -8,11 +8,18 @@ namespace Capstan.Core.Runtime;
 /// </summary>
 public static class TrainJobWorkloads
 {
-    /// <summary><c>NAMESPACE.NAME.ATTEMPT</c>: names are DNS labels without dots, so the id is unambiguous and folder-safe.</summary>
+    /// <summary>
+    /// <c>NAMESPACE.NAME.UID.ATTEMPT</c>, UID being the first 8 hex digits of <c>metadata.uid</c>, so a job deleted and
+    /// created again under its old name never meets its predecessor's workloads (a runtime keeps finished ones);
+    /// <c>NAMESPACE.NAME.ATTEMPT</c> for a job not stored yet. Names are DNS labels without dots, so the id is
+    /// unambiguous and folder-safe.
+    /// </summary>
     public static string WorkloadId(TrainJob job, int attempt)
     {
         ArgumentNullException.ThrowIfNull(job);
-        return $"{job.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace}.{job.Metadata.Name}.{attempt}";
+        var prefix = $"{job.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace}.{job.Metadata.Name}";
+        var uid = job.Metadata.Uid?.Replace("-", "", StringComparison.Ordinal);
+        return string.IsNullOrEmpty(uid) ? $"{prefix}.{attempt}" : $"{prefix}.{uid[..Math.Min(8, uid.Length)]}.{attempt}";
     }
 
     /// <summary>
