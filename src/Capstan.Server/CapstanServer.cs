@@ -130,6 +130,7 @@ public static class CapstanServer
             if (runtimeRoot is not null)
             {
                 builder.Services.AddControlPlane(runtimeRoot);
+                builder.Services.AddInferenceServices(runtimeRoot);
             }
         }
 

@@ -22,4 +22,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Count} metric(s) of workload {WorkloadId} could not be logged")]
     public static partial void MetricsNotLogged(ILogger logger, string workloadId, int count, Exception exception);
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "InferenceService {Key} deleted; its server was stopped")]
+    public static partial void InferenceServiceDeleted(ILogger logger, string key);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "No inference server command: InferenceServices cannot run here (start the control plane from the capstan program)")]
+    public static partial void NoServingCommand(ILogger logger);
 }

@@ -157,6 +157,9 @@ public sealed class InferenceServiceStatus : ResourceStatus
 
     /// <summary>The workload that runs the server (locally a process); kept so a restarted control plane adopts it.</summary>
     public string? WorkloadId { get; set; }
+
+    /// <summary>Times the server was started again: after it exited, or for a change that a reload cannot apply (env, resources).</summary>
+    public int? Restarts { get; set; }
 }
 
 /// <summary>One served version and its share, as KServe's <c>status.components.predictor.traffic</c>.</summary>

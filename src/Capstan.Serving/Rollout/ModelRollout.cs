@@ -53,10 +53,15 @@ public sealed class ModelRollout(ModelRepository repository, Func<string, string
         {
             var main = await resolve(plan.Model, plan.ModelName, cancellationToken).ConfigureAwait(false);
             var canary = plan.Canary is { Length: > 0 } reference ? await resolve(reference, plan.ModelName, cancellationToken).ConfigureAwait(false) : null;
-            if (canary is not null && canary.Version == main.Version)
+            if (canary is not null && canary.OnnxPath == main.OnnxPath)
             {
                 // Both references point at one version (an alias caught up): it serves everything.
                 canary = null;
+            }
+            else if (canary is not null && canary.Version == main.Version)
+            {
+                // Two files, or two models with the same version number: the canary needs a version of its own.
+                canary = canary with { Version = CanaryVersion(main.Version) };
             }
 
             var served = new List<ServedVersion>();
@@ -88,6 +93,9 @@ public sealed class ModelRollout(ModelRepository repository, Func<string, string
             _gate.Release();
         }
     }
+
+    /// <summary>The version a canary gets when its own number is the main version's.</summary>
+    public static string CanaryVersion(string mainVersion) => mainVersion + "-" + CanaryTag;
 
     public void Dispose() => _gate.Dispose();
 
