@@ -20,7 +20,7 @@ public static class RunCommand
     public static Command Create(CliContext context)
     {
         var file = new Option<string>("--filename", "-f") { Description = "The YAML file to run.", Required = true };
-        var command = new Command("run", "Run the TrainJobs in a YAML file here and wait for them, streaming their output.") { file };
+        var command = new Command("run", "Run the TrainJobs in a YAML file here and wait for them, streaming their output; serve its InferenceServices until Ctrl-C.") { file };
         command.SetHandler(context, async (parse, ct) =>
         {
             var path = parse.GetRequiredValue(file);
@@ -51,6 +51,7 @@ public static class RunCommand
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
                 await StopJobsAsync(context, app.Services, loaded);
+                await InferenceServiceRun.StopAsync(context, app.Services, loaded);
                 throw;
             }
             finally
@@ -112,6 +113,11 @@ public static class RunCommand
                 var reason = status?.Conditions?.FirstOrDefault(c => c.Type == TrainJobReconciler.ConditionFailed)?.Reason ?? "Failed";
                 CommandAction.Fail(context, $"trainjob/{name} failed ({reason}): {status?.Message}");
             }
+        }
+
+        if (failed == 0 && InferenceServiceRun.Applies(loaded))
+        {
+            return await InferenceServiceRun.ServeAsync(context, services, loaded, cancellationToken);
         }
 
         return failed == 0 ? ExitCodes.Ok : ExitCodes.UserError;

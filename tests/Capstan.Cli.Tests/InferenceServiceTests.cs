@@ -1,0 +1,280 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Capstan.Cli.Hosting;
+using Capstan.Core.ControlPlane;
+using Capstan.Core.Registry;
+using Capstan.Core.Resources;
+using Capstan.Core.Runtime;
+using Capstan.Server;
+using Capstan.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace Capstan.Cli.Tests;
+
+/// <summary>InferenceServices reconciled by a real control plane onto real <c>capstan serve</c> processes.</summary>
+public sealed class InferenceServiceTests
+{
+    private static readonly float[] s_row = [5.1f, 3.5f, 1.4f, 0.2f];
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static byte[] Version(int seed) => OnnxModelBuilder.Mlp(4, 8, 3, seed);
+
+    /// <summary>Registers iris versions 1..n (seeds 1..n) with @champion on 1.</summary>
+    private static async Task RegisterAsync(string home, int versions)
+    {
+        await using var backend = await Backend.OpenEmbeddedAsync(new Core.CapstanHome(home), Ct);
+        await backend.Metadata.CreateRegisteredModelAsync(new NewRegisteredModel("iris"), Ct);
+        for (var v = 1; v <= versions; v++)
+        {
+            await using (var onnx = new MemoryStream(Version(v)))
+            {
+                await backend.Artifacts.PutAsync($"1/run{v}/artifacts/model/model.onnx", onnx, Ct);
+            }
+
+            await backend.Metadata.CreateModelVersionAsync(new NewModelVersion("iris", $"mlflow-artifacts:/1/run{v}/artifacts/model"), Ct);
+        }
+
+        await backend.Metadata.SetAliasAsync("iris", "champion", 1, Ct);
+    }
+
+    private static InferenceService Service(string model = "models:/iris@champion", CanarySpec? canary = null) => new()
+    {
+        Metadata = new ResourceMetadata { Name = "iris" },
+        Spec = new InferenceServiceSpec { Model = model, Canary = canary },
+    };
+
+    private static float[] Expected(int version)
+    {
+        using var session = new InferenceSession(Version(version));
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("x", new DenseTensor<float>(s_row, [1, 4]))]);
+        return [.. results.First().AsEnumerable<float>()];
+    }
+
+    private static async Task<(string Version, float[] Data)> InferAsync(HttpClient http, string url)
+    {
+        using var response = await http.PostAsync(
+            $"{url}/v2/models/iris/infer",
+            new StringContent("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}""", Encoding.UTF8, "application/json"),
+            Ct);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, body);
+        var root = JsonDocument.Parse(body).RootElement;
+        return (root.GetProperty("model_version").GetString()!, [.. root.GetProperty("outputs")[0].GetProperty("data").EnumerateArray().Select(e => e.GetSingle())]);
+    }
+
+    private static async Task<WebApplication> StartServerAsync(string home)
+    {
+        var app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, Ct);
+        await app.StartAsync(Ct);
+        return app;
+    }
+
+    private static async Task<InferenceService> WaitAsync(IResourceStore resources, Func<InferenceService, bool> done, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        InferenceService service;
+        do
+        {
+            service = await resources.GetAsync<InferenceService>("default", "iris", Ct);
+            if (done(service))
+            {
+                return service;
+            }
+
+            await Task.Delay(100, Ct);
+        }
+        while (clock.Elapsed < TimeSpan.FromSeconds(90));
+        Assert.Fail($"timed out waiting for {what}; status: {ResourceSerializer.ToJson(service)}");
+        return service;
+    }
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++)
+        {
+            Assert.Equal(expected[i], actual[i], 5);
+        }
+    }
+
+    [Fact]
+    public async Task InferenceService_AliasMoves_RollsToTheNewVersionWithoutAFailedRequestAndDeleteStopsTheServer()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 2);
+        await using var app = await StartServerAsync(home.Root);
+        var resources = app.Services.GetRequiredService<IResourceStore>();
+        var runtime = app.Services.GetRequiredService<IWorkloadRuntime>();
+        await resources.CreateAsync(Service(), Ct);
+
+        var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
+        var url = ready.Status!.Url!;
+        Assert.Matches(@"^http://127\.0\.0\.1:\d+$", url);
+        Assert.Equal("True", ready.Status.Conditions!.Single(c => c.Type == "Ready").Status.ToString());
+        Assert.Equal(("default", "1", 100), (ready.Status.Traffic![0].Tag, ready.Status.Traffic[0].Version, ready.Status.Traffic[0].Percent));
+        using var http = new HttpClient();
+        var first = await InferAsync(http, url);
+        Assert.Equal("1", first.Version);
+        AssertClose(Expected(1), first.Data);
+
+        // Requests keep flowing while the alias moves; not one may fail.
+        using var stopLoad = new CancellationTokenSource();
+        var failures = 0;
+        var served = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var load = Task.Run(async () =>
+        {
+            while (!stopLoad.IsCancellationRequested)
+            {
+                try
+                {
+                    var (version, _) = await InferAsync(http, url);
+                    served.AddOrUpdate(version, 1, (_, n) => n + 1);
+                }
+                catch (Exception) when (!stopLoad.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        }, Ct);
+        await using (var backend = await Backend.OpenEmbeddedAsync(new Core.CapstanHome(home.Root), Ct))
+        {
+            await backend.Metadata.SetAliasAsync("iris", "champion", 2, Ct);
+        }
+
+        var rolled = await WaitAsync(resources, s => s.Status?.Traffic?[0].Version == "2", "the rollout to version 2");
+        var second = await InferAsync(http, url);
+        await stopLoad.CancelAsync();
+        await load;
+
+        Assert.Equal(0, failures);
+        Assert.Equal(url, rolled.Status!.Url);
+        Assert.Equal("2", second.Version);
+        AssertClose(Expected(2), second.Data);
+        Assert.True(served.ContainsKey("1"), $"versions served during the move: {string.Join(", ", served)}");
+        var events = await resources.ListEventsAsync(InferenceService.KindName, "default", "iris", Ct);
+        Assert.Contains(events, e => e.Reason == "RolledOut" && e.Message.Contains("to version 2", StringComparison.Ordinal));
+
+        var workloadId = rolled.Status.WorkloadId!;
+        await resources.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+        var clock = Stopwatch.StartNew();
+        while ((await runtime.GetStatusAsync(workloadId, Ct))?.IsFinished != true && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.Equal(WorkloadReasons.Stopped, (await runtime.GetStatusAsync(workloadId, Ct))!.Reason);
+        await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync($"{url}/v2/health/ready", Ct));
+    }
+
+    [Fact]
+    public async Task InferenceService_ControlPlaneRestarts_AdoptsTheRunningServer()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 1);
+        string url;
+        string workloadId;
+        await using (var app = await StartServerAsync(home.Root))
+        {
+            var resources = app.Services.GetRequiredService<IResourceStore>();
+            await resources.CreateAsync(Service("models:/iris/1"), Ct);
+            var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
+            (url, workloadId) = (ready.Status!.Url!, ready.Status.WorkloadId!);
+            await app.StopAsync(Ct);
+        }
+
+        using var http = new HttpClient();
+        Assert.Equal("1", (await InferAsync(http, url)).Version);
+
+        await using var again = await StartServerAsync(home.Root);
+        var store = again.Services.GetRequiredService<IResourceStore>();
+        var adopted = await WaitAsync(store, s => s.Status?.Conditions?.Any(c => c.Type == "Ready" && c.Reason == WorkloadReasons.Adopted) == true, "adoption");
+
+        Assert.Equal((url, workloadId, 0), (adopted.Status!.Url, adopted.Status.WorkloadId, adopted.Status.Restarts));
+        AssertClose(Expected(1), (await InferAsync(http, url)).Data);
+        await store.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+        var runtime = again.Services.GetRequiredService<IWorkloadRuntime>();
+        var clock = Stopwatch.StartNew();
+        while ((await runtime.GetStatusAsync(workloadId, Ct))?.IsFinished != true && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.True((await runtime.GetStatusAsync(workloadId, Ct))!.IsFinished);
+    }
+
+    [Fact]
+    public async Task InferenceService_MissingAlias_FailsWithModelNotFoundAndServesOnceRegistered()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 1);
+        await using var app = await StartServerAsync(home.Root);
+        var resources = app.Services.GetRequiredService<IResourceStore>();
+        await resources.CreateAsync(Service("models:/iris@production"), Ct);
+
+        var failed = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Failed, "Failed");
+        Assert.Equal(InferenceServiceReconciler.ReasonModelNotFound, failed.Status!.Conditions!.Single(c => c.Type == "Ready").Reason);
+        Assert.Contains("production", failed.Status.Message, StringComparison.Ordinal);
+
+        await using (var backend = await Backend.OpenEmbeddedAsync(new Core.CapstanHome(home.Root), Ct))
+        {
+            await backend.Metadata.SetAliasAsync("iris", "production", 1, Ct);
+        }
+
+        var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
+        using var http = new HttpClient();
+        Assert.Equal("1", (await InferAsync(http, ready.Status!.Url!)).Version);
+        await resources.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+    }
+
+    [Fact]
+    public async Task Run_InferenceServiceFile_PrintsTheUrlServesUntilCanceledThenStops()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 2);
+        var file = Path.Combine(home.Root, "isvc.yaml");
+        await File.WriteAllTextAsync(file, """
+            apiVersion: capstan.dev/v1alpha1
+            kind: InferenceService
+            metadata: {name: iris}
+            spec:
+              model: models:/iris@champion
+              canary: {model: models:/iris/2, trafficPercent: 50}
+            """, Ct);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => home.Environment.TryGetValue(name, out var v) ? v : null);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var running = CapstanCli.RunAsync(["run", "-f", file], context, stop.Token);
+
+        Match url = Match.Empty;
+        for (var i = 0; i < 1200 && !url.Success && !running.IsCompleted; i++)
+        {
+            await Task.Delay(100, Ct);
+            url = Regex.Match(stdout.ToString(), @"(http://127\.0\.0\.1:\d+)/v2/models/iris/infer");
+        }
+
+        Assert.True(url.Success, $"no URL printed; stdout: {stdout} stderr: {stderr}");
+        using var http = new HttpClient();
+        var versions = new HashSet<string>();
+        for (var i = 0; i < 60 && versions.Count < 2; i++)
+        {
+            versions.Add((await InferAsync(http, url.Groups[1].Value)).Version);
+        }
+
+        Assert.Equal(["1", "2"], versions.Order());
+        await stop.CancelAsync();
+        var exit = await running;
+
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.Contains("inferenceservice/iris stopped", stderr.ToString(), StringComparison.Ordinal);
+        await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync($"{url.Groups[1].Value}/v2/health/ready", Ct));
+    }
+}
