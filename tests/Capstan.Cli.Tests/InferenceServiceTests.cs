@@ -277,4 +277,29 @@ public sealed class InferenceServiceTests
         Assert.Contains("inferenceservice/iris stopped", stderr.ToString(), StringComparison.Ordinal);
         await Assert.ThrowsAsync<HttpRequestException>(() => http.GetAsync($"{url.Groups[1].Value}/v2/health/ready", Ct));
     }
+
+    [Fact]
+    public async Task Serve_FileWithCanary_StartupLineShowsBothVersionsAndTheExecutionProvider()
+    {
+        using var home = new TempHome();
+        var main = Path.Combine(home.Root, "iris.onnx");
+        var canary = Path.Combine(home.Root, "iris-next.onnx");
+        await File.WriteAllBytesAsync(main, Version(1), Ct);
+        await File.WriteAllBytesAsync(canary, Version(2), Ct);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => home.Environment.TryGetValue(name, out var v) ? v : null);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        var serving = CapstanCli.RunAsync(["serve", main, "--canary", canary, "--canary-percent", "25", "--port", "0", "--grpc-port", "0"], context, stop.Token);
+
+        for (var i = 0; i < 300 && !stdout.ToString().Contains("http://", StringComparison.Ordinal) && !serving.IsCompleted; i++)
+        {
+            await Task.Delay(50, Ct);
+        }
+
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await serving);
+        var line = stdout.ToString().Split('\n')[0];
+        Assert.Matches(@"^Serving iris version 1 \(75% default\), version 1-canary \(25% canary\) on http://127\.0\.0\.1:\d+ \(cpu: .+\)", line);
+    }
 }

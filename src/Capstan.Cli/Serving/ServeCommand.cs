@@ -94,7 +94,7 @@ public static class ServeCommand
                 return ExitCodes.Unavailable;
             }
 
-            var provider = repository.ExecutionProviderOf(servedName);
+            var provider = ExecutionProviderChoice.Describe(repository.ExecutionProviderOf(servedName));
             var versions = string.Join(", ", served.Select(v => served.Count == 1 ? $"version {v.Version}" : $"version {v.Version} ({v.Percent}% {v.Tag})"));
             foreach (var address in app.Urls)
             {

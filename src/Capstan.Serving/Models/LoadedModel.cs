@@ -13,8 +13,6 @@ namespace Capstan.Serving.Models;
 /// </summary>
 public sealed class LoadedModel
 {
-    private const string CudaProvider = "CUDAExecutionProvider";
-
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly ModelBatcher _batcher;
@@ -367,20 +365,7 @@ public sealed class LoadedModel
             sessionOptions.IntraOpNumThreads = options.IntraOpThreads;
         }
 
-        if (options.PreferCuda && OrtEnv.Instance().GetAvailableProviders().Contains(CudaProvider))
-        {
-            try
-            {
-                sessionOptions.AppendExecutionProvider_CUDA(0);
-                return (sessionOptions, "cuda");
-            }
-            catch (OnnxRuntimeException)
-            {
-                // The build lists CUDA but the machine has no usable GPU: run on the CPU.
-            }
-        }
-
-        return (sessionOptions, "cpu");
+        return (sessionOptions, ExecutionProviderChoice.Apply(sessionOptions, options.PreferCuda).Name);
     }
 }
 
