@@ -82,13 +82,23 @@ public static class InferenceServiceHosting
         }
 
         var location = program.Location;
+        var process = Environment.ProcessPath;
         if (location.Length == 0)
         {
-            return Environment.ProcessPath is { } executable ? [executable] : [];
+            return process is not null ? [process] : [];
         }
 
-        var host = Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
-        return [host, location];
+        // Started as the apphost (./capstan): run it again; under 'dotnet capstan.dll' or a test host, the dotnet muxer.
+        var apphost = Path.ChangeExtension(location, OperatingSystem.IsWindows() ? ".exe" : null);
+        if (process is not null && string.Equals(Path.GetFullPath(process), Path.GetFullPath(apphost), StringComparison.Ordinal))
+        {
+            return [process];
+        }
+
+        var dotnet = process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet"
+            ? process
+            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+        return [dotnet, location];
     }
 
     private static byte[] ReadOrCreateKey(string path)
