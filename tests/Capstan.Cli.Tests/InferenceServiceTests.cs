@@ -302,4 +302,41 @@ public sealed class InferenceServiceTests
         var line = stdout.ToString().Split('\n')[0];
         Assert.Matches(@"^Serving iris version 1 \(75% default\), version 1-canary \(25% canary\) on http://127\.0\.0\.1:\d+ \(cpu: .+\)", line);
     }
+
+    [Fact]
+    public async Task Quickstart_FreshHome_ServesTheChampionAndShowsPredictionsOnnxRuntimeAgreesWith()
+    {
+        using var home = new TempHome();
+
+        var result = await CliHarness.RunAsync(new Dictionary<string, string?>(), "quickstart", "--home", home.Root);
+
+        Assert.True(result.ExitCode == ExitCodes.Ok, result.Error);
+        Assert.Contains("Predictions", result.Out, StringComparison.Ordinal);
+        Assert.Matches(@"Serving iris-classifier version 1 \(cpu: .+\) on http://127\.0\.0\.1:\d+", result.Error);
+        var rows = result.Out.Split('\n')
+            .Select(line => line.Split('│', StringSplitOptions.TrimEntries))
+            .Where(cells => cells.Length == 9 && double.TryParse(cells[1], System.Globalization.CultureInfo.InvariantCulture, out _))
+            .Select(cells => (Features: cells[1..5].Select(c => float.Parse(c, System.Globalization.CultureInfo.InvariantCulture)).ToArray(), Actual: cells[5], Predicted: cells[6], Probability: cells[7]))
+            .ToList();
+        Assert.Equal(["setosa", "versicolor", "virginica"], rows.Select(r => r.Actual));
+
+        // The same rows through ONNX Runtime directly, on the registered model file.
+        await using var backend = await Backend.OpenEmbeddedAsync(new Core.CapstanHome(home.Root), Ct);
+        var champion = await backend.Metadata.GetModelVersionByAliasAsync("iris-classifier", "champion", Ct);
+        var bytes = new MemoryStream();
+        await using (var download = await backend.Artifacts.OpenReadAsync(Core.Artifacts.ArtifactUri.ToStorePath(champion.Source) + "/model.onnx", Ct))
+        {
+            await download.CopyToAsync(bytes, Ct);
+        }
+
+        using var session = new InferenceSession(bytes.ToArray());
+        string[] columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
+        var inputs = session.InputMetadata.Keys
+            .Select(name => NamedOnnxValue.CreateFromTensor(name, new DenseTensor<float>(rows.Select(r => r.Features[Array.IndexOf(columns, name)]).ToArray(), [rows.Count, 1])))
+            .ToList();
+        using var outputs = session.Run(inputs);
+        var labels = outputs.Single(o => o.Name == "label").AsEnumerable<string>().ToList();
+        Assert.Equal(labels, rows.Select(r => r.Predicted));
+        Assert.All(rows, r => Assert.EndsWith("%", r.Probability, StringComparison.Ordinal));
+    }
 }

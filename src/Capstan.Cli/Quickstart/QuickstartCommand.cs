@@ -51,6 +51,11 @@ public static class QuickstartCommand
                     return ExitCodes.UserError;
                 }
 
+                if (await QuickstartServing.RunAsync(session, $"models:/{ModelName}@{ChampionAlias}", ct) is null)
+                {
+                    return ExitCodes.UserError;
+                }
+
                 WriteSummary(context, trained, home, clock.Elapsed);
                 return ExitCodes.Ok;
             }
