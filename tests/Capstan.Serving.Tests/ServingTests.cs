@@ -232,7 +232,10 @@ public sealed class ServingTests
             }
         })).ToArray();
 
-        for (var i = 0; i < 10; i++)
+        // At least 10 swaps, and on until the clients have completed enough requests to overlap them (a loaded
+        // machine may take longer for the first requests than for the swaps).
+        var swapping = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < 10 || (Volatile.Read(ref completed) <= 40 && swapping.Elapsed < TimeSpan.FromSeconds(30)); i++)
         {
             host.Repository.Load("mlp", "1", ModelSource.FromBytes(i % 2 == 0 ? other : s_mlp), Options(maxBatch: 8));
             host.Repository.Load("mlp", "2", ModelSource.FromBytes(other), Options(maxBatch: 8));
