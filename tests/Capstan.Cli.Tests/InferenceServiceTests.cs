@@ -339,4 +339,23 @@ public sealed class InferenceServiceTests
         Assert.Equal(labels, rows.Select(r => r.Predicted));
         Assert.All(rows, r => Assert.EndsWith("%", r.Probability, StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Get_AppliedExample_ShowsDefaultsInYamlAndTheServiceInTheTable()
+    {
+        using var home = new TempHome();
+        var apply = await CliHarness.RunAsync(home.Environment, "apply", "-f", Path.Combine(AppContext.BaseDirectory, "examples", "inferenceservice-iris.yaml"));
+        Assert.True(apply.ExitCode == 0, apply.Error);
+
+        var yaml = await CliHarness.RunAsync(home.Environment, "get", "isvc", "iris", "-o", "yaml");
+        var table = await CliHarness.RunAsync(home.Environment, "get", "isvc");
+
+        Assert.Equal(0, yaml.ExitCode);
+        Assert.Contains("modelName: iris\n", yaml.Out, StringComparison.Ordinal);
+        Assert.Contains("port: 8080\n", yaml.Out, StringComparison.Ordinal);
+        Assert.Contains("grpcPort: 8081\n", yaml.Out, StringComparison.Ordinal);
+        Assert.Contains("trafficPercent: 10\n", yaml.Out, StringComparison.Ordinal);
+        Assert.Contains("TRAFFIC", table.Out, StringComparison.Ordinal);
+        Assert.Contains("iris", table.Out, StringComparison.Ordinal);
+    }
 }

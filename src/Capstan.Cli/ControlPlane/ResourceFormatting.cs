@@ -26,6 +26,7 @@ internal static class ResourceFormatting
     public static string Phase(Resource resource) => resource switch
     {
         TrainJob { Status.Phase: { } phase } => phase.ToString(),
+        InferenceService { Status.Phase: { } servicePhase } => servicePhase.ToString(),
         _ when resource.CommonStatus?.Conditions?.FirstOrDefault(c => c.Type == "Ready") is { } ready => ready.Reason ?? ready.Status.ToString(),
         _ => "-",
     };
@@ -34,6 +35,7 @@ internal static class ResourceFormatting
     public static IReadOnlyList<string> ExtraColumns(string kind) => kind switch
     {
         TrainJob.KindName => ["REPLICAS", "ATTEMPTS", "EXPERIMENT"],
+        InferenceService.KindName => ["URL", "TRAFFIC"],
         _ => [],
     };
 
@@ -44,6 +46,11 @@ internal static class ResourceFormatting
             Invariant($"{job.Spec.Replicas ?? 1}"),
             Invariant($"{job.Status?.Attempts ?? 0}/{(job.Spec.BackoffLimit ?? 0) + 1}"),
             job.Spec.Experiment ?? "-",
+        ],
+        InferenceService service =>
+        [
+            service.Status?.Url ?? "-",
+            service.Status?.Traffic is { Count: > 0 } traffic ? string.Join(", ", traffic.Select(t => Invariant($"v{t.Version} {t.Percent}%"))) : "-",
         ],
         _ => [],
     };
