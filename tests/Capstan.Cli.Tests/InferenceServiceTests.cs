@@ -358,4 +358,43 @@ public sealed class InferenceServiceTests
         Assert.Contains("TRAFFIC", table.Out, StringComparison.Ordinal);
         Assert.Contains("iris", table.Out, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task InferenceService_SpecChanges_CanaryIsReloadedInPlaceAndAnEnvChangeStartsANewServer()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 2);
+        await using var app = await StartServerAsync(home.Root);
+        var resources = app.Services.GetRequiredService<IResourceStore>();
+        await resources.CreateAsync(Service("models:/iris/1"), Ct);
+        var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
+        var (url, workloadId) = (ready.Status!.Url!, ready.Status.WorkloadId!);
+
+        var withCanary = await resources.GetAsync<InferenceService>("default", "iris", Ct);
+        withCanary.Spec.Canary = new CanarySpec { Model = "models:/iris/2", TrafficPercent = 50 };
+        await resources.UpdateAsync(withCanary, Ct);
+        var split = await WaitAsync(resources, s => s.Status?.Traffic?.Count == 2 && s.Status.Phase == InferenceServicePhase.Ready, "the canary");
+
+        Assert.Equal((url, workloadId), (split.Status!.Url, split.Status.WorkloadId));
+        Assert.Equal(["default:1:50", "canary:2:50"], split.Status.Traffic!.Select(t => $"{t.Tag}:{t.Version}:{t.Percent}"));
+        using var http = new HttpClient();
+        var versions = new HashSet<string>();
+        for (var i = 0; i < 60 && versions.Count < 2; i++)
+        {
+            versions.Add((await InferAsync(http, url)).Version);
+        }
+
+        Assert.Equal(["1", "2"], versions.Order());
+
+        var withEnv = await resources.GetAsync<InferenceService>("default", "iris", Ct);
+        withEnv.Spec.Env = [new k8s.Models.V1EnvVar { Name = "DOTNET_gcServer", Value = "0" }];
+        await resources.UpdateAsync(withEnv, Ct);
+        var restarted = await WaitAsync(resources, s => s.Status?.Restarts == 1 && s.Status.Phase == InferenceServicePhase.Ready, "the new server");
+
+        Assert.NotEqual(workloadId, restarted.Status!.WorkloadId);
+        Assert.Equal(2, restarted.Status.Traffic!.Count);
+        Assert.Equal(WorkloadReasons.Stopped, (await app.Services.GetRequiredService<IWorkloadRuntime>().GetStatusAsync(workloadId, Ct))!.Reason);
+        Assert.Contains((await InferAsync(http, restarted.Status.Url!)).Version, new[] { "1", "2" });
+        await resources.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+    }
 }
