@@ -96,6 +96,20 @@ public sealed class InferenceServiceTests
         return service;
     }
 
+    /// <summary>Deletes the service and waits until its server has stopped, so no process outlives the test.</summary>
+    private static async Task DeleteAndWaitStoppedAsync(WebApplication app, string workloadId)
+    {
+        await app.Services.GetRequiredService<IResourceStore>().DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+        var runtime = app.Services.GetRequiredService<IWorkloadRuntime>();
+        var clock = Stopwatch.StartNew();
+        while ((await runtime.GetStatusAsync(workloadId, Ct))?.IsFinished != true && clock.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100, Ct);
+        }
+
+        Assert.True((await runtime.GetStatusAsync(workloadId, Ct))!.IsFinished, $"{workloadId} still runs after the delete");
+    }
+
     private static void AssertClose(float[] expected, float[] actual)
     {
         Assert.Equal(expected.Length, actual.Length);
@@ -231,7 +245,7 @@ public sealed class InferenceServiceTests
         var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
         using var http = new HttpClient();
         Assert.Equal("1", (await InferAsync(http, ready.Status!.Url!)).Version);
-        await resources.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+        await DeleteAndWaitStoppedAsync(app, ready.Status.WorkloadId!);
     }
 
     [Fact]
@@ -395,6 +409,6 @@ public sealed class InferenceServiceTests
         Assert.Equal(2, restarted.Status.Traffic!.Count);
         Assert.Equal(WorkloadReasons.Stopped, (await app.Services.GetRequiredService<IWorkloadRuntime>().GetStatusAsync(workloadId, Ct))!.Reason);
         Assert.Contains((await InferAsync(http, restarted.Status.Url!)).Version, new[] { "1", "2" });
-        await resources.DeleteAsync(InferenceService.KindName, "default", "iris", Ct);
+        await DeleteAndWaitStoppedAsync(app, restarted.Status.WorkloadId!);
     }
 }
