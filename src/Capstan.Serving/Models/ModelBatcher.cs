@@ -10,8 +10,9 @@ namespace Capstan.Serving.Models;
 /// The request queue of one model version, admitting at most <see cref="ModelOptions.QueueCapacity"/>
 /// requests waiting or running (a full queue fails fast with 429 instead of growing).
 /// Without batching a request runs on its own thread. With batching one runner at a time owns the
-/// session: a request that finds the model idle runs at once on its own thread (no hand-off, so
-/// no added latency at concurrency 1); requests that arrive while a run is busy queue, and a
+/// session: a request that finds the model and the thread pool idle runs at once on its own thread
+/// (no hand-off, so no added latency at concurrency 1); requests that arrive while a run is busy or
+/// the server is saturated queue, and a
 /// thread-pool runner drains the queue in batches of up to <see cref="ModelOptions.MaxBatchSize"/>
 /// rows, each batch one ONNX run. <see cref="ModelOptions.MaxLatency"/> lets a batch of two or
 /// more wait for stragglers; a lone request never waits.
@@ -91,7 +92,10 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
         var startRunner = false;
         lock (_gate)
         {
-            if (!_running && _queue.Count == 0)
+            // Idle model and idle server: run now. When the thread pool has work waiting (the server
+            // is saturated), queue instead: requests gather while the runner waits its turn, and one
+            // run for many saves more CPU than the hand-off costs.
+            if (!_running && _queue.Count == 0 && ThreadPool.PendingWorkItemCount == 0)
             {
                 _running = true;
             }
