@@ -165,7 +165,7 @@ export async function runsPage(view, ctx, query, experimentId) {
   await load();
   // The full key list loads after the first rows are on screen.
   get(`/api/v1/dashboard/experiments/${enc(experimentId)}/keys`, { signal: ctx.signal }).then(keys => { state.keys = keys; drawChooser(); }).catch(() => {});
-  ctx.every(() => (state.table?.rows.some(r => r.status === 'RUNNING') ? 3000 : 15000), () => load(true));
+  ctx.every(() => (state.table?.rows.some(r => r.status === 'Running') ? 3000 : 15000), () => load(true));
 }
 
 function seriesBy(list) {
@@ -258,7 +258,7 @@ export async function runPage(view, ctx, query, runId) {
   await charts.load();
   artifacts.load('');
   if (log) followLog(ctx, `/api/v1/namespaces/${enc(job.ns)}/trainjobs/${enc(job.name)}/log?follow=true`, log);
-  ctx.every(() => (run.info.status === 'RUNNING' ? 2000 : 15000), async () => {
+  ctx.every(() => (run.info.status === 'Running' ? 2000 : 15000), async () => {
     const r = await request(`/api/v1/runs/${enc(runId)}`, { signal: ctx.signal });
     if (r.changed) { run = r.data; drawInfo(); }
     await charts.load();

@@ -31,7 +31,7 @@ export async function tuningListPage(view, ctx) {
     if (!parent) continue;
     const entry = parents.get(parent) || { id: parent, experimentId: run.info.experimentId, trials: 0, running: 0, latest: 0 };
     entry.trials++;
-    if (run.info.status === 'RUNNING') entry.running++;
+    if (run.info.status === 'Running') entry.running++;
     entry.latest = Math.max(entry.latest, run.info.startTime);
     parents.set(parent, entry);
   }
@@ -152,7 +152,7 @@ export async function tuningPage(view, ctx, query, parentId) {
   draw();
 
   let fingerprint = JSON.stringify(trials.map(t => [t.info.runId, t.info.status, t.data.metrics.length]));
-  ctx.every(() => (trials.some(t => t.info.status === 'RUNNING') ? 3000 : 15000), async () => {
+  ctx.every(() => (trials.some(t => t.info.status === 'Running') ? 3000 : 15000), async () => {
     await loadTrials();
     const next = JSON.stringify(trials.map(t => [t.info.runId, t.info.status, t.data.metrics.map(m => m.value)]));
     if (next !== fingerprint) { fingerprint = next; draw(); }
