@@ -49,7 +49,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         BaseUrl = _app.Urls.Single();
         Http = new HttpClient { BaseAddress = new Uri(BaseUrl) };
         Directory.CreateDirectory(Screenshots);
-        Console.WriteLine($"Dashboard screenshots: {Screenshots}");
+        TestContext.Current.SendDiagnosticMessage($"Dashboard screenshots are saved in {Screenshots}");
 
         if (!File.Exists(ChromiumPath))
         {

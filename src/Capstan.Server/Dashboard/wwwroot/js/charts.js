@@ -196,18 +196,18 @@ export function paretoChart(nameA, nameB, points) {
   const el = h('div', { class: 'chart', dataset: { key: 'pareto' } }, h('div', { class: 'title' }, `Pareto front: ${nameA} vs ${nameB}`), canvas,
     h('div', { class: 'legend-note' }, `${points.filter(p => p.pareto).length} of ${points.length} trials on the front (red).`));
   lazily(el, () => {
-    const width = Math.max(360, canvas.clientWidth || 560), height = 300, pad = 48;
+    const width = Math.max(360, canvas.clientWidth || 560), height = 300, pad = 48, left = 76;
     const ctx = setupCanvas(canvas, width, height);
     const as = points.map(p => p.a), bs = points.map(p => p.b);
     const [amin, amax] = [Math.min(...as), Math.max(...as)], [bmin, bmax] = [Math.min(...bs), Math.max(...bs)];
-    const sx = v => pad + ((v - amin) / ((amax - amin) || 1)) * (width - 2 * pad);
+    const sx = v => left + ((v - amin) / ((amax - amin) || 1)) * (width - left - pad);
     const sy = v => height - pad + -((v - bmin) / ((bmax - bmin) || 1)) * (height - 2 * pad);
-    ctx.strokeStyle = '#667385'; ctx.beginPath(); ctx.moveTo(pad, pad / 2); ctx.lineTo(pad, height - pad); ctx.lineTo(width - pad / 2, height - pad); ctx.stroke();
+    ctx.strokeStyle = '#667385'; ctx.beginPath(); ctx.moveTo(left, pad / 2); ctx.lineTo(left, height - pad); ctx.lineTo(width - pad / 2, height - pad); ctx.stroke();
     ctx.fillStyle = '#1d2733'; ctx.font = '12px system-ui, sans-serif'; ctx.textAlign = 'center';
     ctx.fillText(nameA, width / 2, height - 10);
-    ctx.fillText(fmtNumber(amin), pad, height - pad + 14); ctx.fillText(fmtNumber(amax), width - pad, height - pad + 14);
+    ctx.fillText(fmtNumber(amin), left, height - pad + 14); ctx.fillText(fmtNumber(amax), width - pad, height - pad + 14);
     ctx.save(); ctx.translate(14, height / 2); ctx.rotate(-Math.PI / 2); ctx.fillText(nameB, 0, 0); ctx.restore();
-    ctx.textAlign = 'right'; ctx.fillText(fmtNumber(bmax), pad - 4, pad); ctx.fillText(fmtNumber(bmin), pad - 4, height - pad);
+    ctx.textAlign = 'right'; ctx.fillText(fmtNumber(bmax), left - 4, pad); ctx.fillText(fmtNumber(bmin), left - 4, height - pad);
     const front = points.filter(p => p.pareto).sort((p, q) => p.a - q.a);
     ctx.strokeStyle = '#c92a2a'; ctx.lineWidth = 2; ctx.beginPath();
     front.forEach((p, i) => (i ? ctx.lineTo(sx(p.a), sy(p.b)) : ctx.moveTo(sx(p.a), sy(p.b))));
