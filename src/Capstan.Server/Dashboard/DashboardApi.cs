@@ -23,7 +23,7 @@ namespace Capstan.Server.Dashboard;
 public static class DashboardApi
 {
     /// <summary>How many of an experiment's newest runs are read to list its column keys.</summary>
-    public const int KeySampleRuns = 1000;
+    public const int KeySampleRuns = 300;
 
     /// <summary>The most points one series returns; longer series are thinned evenly, last point kept.</summary>
     public const int MaxPointsPerSeries = 5000;
@@ -152,7 +152,7 @@ public static class DashboardApi
         }
 
         var maxPoints = Math.Clamp(body.MaxPoints ?? MaxPointsPerSeries, 2, MaxPointsPerSeries);
-        var series = new List<MetricSeries>();
+        var wanted = new List<(string RunId, string Key)>();
         foreach (var runId in body.RunIds.Distinct(StringComparer.Ordinal))
         {
             var keys = body.Keys;
@@ -162,42 +162,49 @@ public static class DashboardApi
                 keys = [.. run.Data.Metrics.Select(m => m.Key).Order(StringComparer.Ordinal)];
             }
 
-            foreach (var key in keys)
-            {
-                var points = new List<Metric>();
-                string? token = null;
-                do
-                {
-                    var history = await store.GetMetricHistoryAsync(runId, key, 100_000, token, cancellationToken);
-                    points.AddRange(history.Items);
-                    token = history.NextPageToken;
-                }
-                while (token is not null);
-
-                if (points.Count == 0)
-                {
-                    continue;
-                }
-
-                var stride = Math.Max(1, (int)Math.Ceiling(points.Count / (double)maxPoints));
-                var count = ((points.Count - 1) / stride) + 1;
-                var steps = new long[count];
-                var times = new long[count];
-                var values = new double?[count];
-                for (var i = 0; i < count; i++)
-                {
-                    // Thinned series keep their last point: it is the value the table shows.
-                    var point = points[i == count - 1 ? points.Count - 1 : i * stride];
-                    steps[i] = point.Step;
-                    times[i] = point.Timestamp;
-                    values[i] = double.IsFinite(point.Value) ? point.Value : null;
-                }
-
-                series.Add(new MetricSeries(runId, key, steps, times, values, points.Count));
-            }
+            wanted.AddRange(keys.Select(key => (runId, key)));
         }
 
+        // Each series is its own indexed read; the store's readers run side by side.
+        var found = new MetricSeries?[wanted.Count];
+        await Parallel.ForAsync(0, wanted.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount), CancellationToken = cancellationToken }, async (i, ct) =>
+            found[i] = await ReadSeriesAsync(store, wanted[i].RunId, wanted[i].Key, maxPoints, ct));
+        var series = found.OfType<MetricSeries>().ToList();
         return Tagged(context, new MetricSeriesList(series));
+    }
+
+    private static async Task<MetricSeries?> ReadSeriesAsync(IMetadataStore store, string runId, string key, int maxPoints, CancellationToken cancellationToken)
+    {
+        var points = new List<Metric>();
+        string? token = null;
+        do
+        {
+            var history = await store.GetMetricHistoryAsync(runId, key, 100_000, token, cancellationToken);
+            points.AddRange(history.Items);
+            token = history.NextPageToken;
+        }
+        while (token is not null);
+
+        if (points.Count == 0)
+        {
+            return null;
+        }
+
+        var stride = Math.Max(1, (int)Math.Ceiling(points.Count / (double)maxPoints));
+        var count = ((points.Count - 1) / stride) + 1;
+        var steps = new long[count];
+        var times = new long[count];
+        var values = new double?[count];
+        for (var i = 0; i < count; i++)
+        {
+            // Thinned series keep their last point: it is the value the table shows.
+            var point = points[i == count - 1 ? points.Count - 1 : i * stride];
+            steps[i] = point.Step;
+            times[i] = point.Timestamp;
+            values[i] = double.IsFinite(point.Value) ? point.Value : null;
+        }
+
+        return new MetricSeries(runId, key, steps, times, values, points.Count);
     }
 
     private static async Task<IResult> ListResourcesAsync(HttpContext context, string plural, [FromQuery] string? @namespace, CancellationToken cancellationToken)

@@ -34,7 +34,7 @@ const attributeColumns = [
 const quote = key => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : '`' + key.replace(/`/g, '') + '`');
 
 export async function runsPage(view, ctx, query, experimentId) {
-  const experiment = await get(`/api/v1/experiments/${enc(experimentId)}`, { signal: ctx.signal });
+  const title = h('span', null, '…');
   const stored = JSON.parse(localStorage.getItem('capstan.columns.' + experimentId) || 'null');
   const state = {
     filter: query.get('filter') || '',
@@ -68,7 +68,7 @@ export async function runsPage(view, ctx, query, experimentId) {
   chooserSearch.addEventListener('input', () => drawChooser());
 
   replace(view,
-    h('h1', null, h('a', { href: '#/' }, 'Experiments'), ' / ', experiment.name),
+    h('h1', null, h('a', { href: '#/' }, 'Experiments'), ' / ', title),
     h('div', { class: 'toolbar' }, filterInput, h('button', { class: 'primary', onclick: apply }, 'Search'),
       h('button', { onclick: () => { filterInput.value = ''; apply(); } }, 'Clear'), compare, status),
     error, chooser, holder, h('div', { class: 'pager' }, prev, next, size));
@@ -162,7 +162,9 @@ export async function runsPage(view, ctx, query, experimentId) {
       keys.sampled ? h('p', { class: 'muted' }, `Keys from the newest runs.`) : null);
   }
 
-  await load();
+  // The name and the first page load together.
+  const named = get(`/api/v1/experiments/${enc(experimentId)}`, { signal: ctx.signal }).then(e => { title.textContent = e.name; });
+  await Promise.all([load(), named]);
   // The full key list loads after the first rows are on screen.
   get(`/api/v1/dashboard/experiments/${enc(experimentId)}/keys`, { signal: ctx.signal }).then(keys => { state.keys = keys; drawChooser(); }).catch(() => {});
   ctx.every(() => (state.table?.rows.some(r => r.status === 'Running') ? 3000 : 15000), () => load(true));
@@ -177,8 +179,11 @@ function seriesBy(list) {
   return byKey;
 }
 
-/** The chart grid for one or more runs: a chart per metric key, x axis and log scale switchable, keys filterable. */
-function chartPanel(ctx, runIds, labelOf) {
+/**
+ * The chart grid for one or more runs: a chart per metric key, x axis and log scale switchable, keys
+ * filterable. The first keys' series load first, so the charts in view draw before the rest arrive.
+ */
+function chartPanel(ctx, runIds, labelOf, firstKeys) {
   const x = h('select', { 'aria-label': 'X axis' }, h('option', { value: 'step' }, 'x: step'), h('option', { value: 'relative' }, 'x: relative time'), h('option', { value: 'time' }, 'x: wall time'));
   const log = h('input', { type: 'checkbox', 'aria-label': 'Log scale' });
   const find = h('input', { type: 'search', placeholder: 'Find a metric…', 'aria-label': 'Find a metric' });
@@ -188,30 +193,44 @@ function chartPanel(ctx, runIds, labelOf) {
     h('span', { class: 'muted' }, 'Drag to zoom, double-click to reset.')), grid);
   let series = [];
   let charts = new Map();
+  const labelled = list => list.map(s => ({ ...s, label: labelOf(s.runId) }));
+  const add = (key, list) => {
+    const chart = metricChart(key, labelled(list), { x: x.value, log: log.checked });
+    charts.set(key, chart);
+    grid.appendChild(chart.el);
+  };
+  const matches = key => { const needle = find.value.trim().toLowerCase(); return !needle || key.toLowerCase().includes(needle); };
   const draw = () => {
     clear(grid);
     charts = new Map();
-    const needle = find.value.trim().toLowerCase();
     const byKey = seriesBy(series);
-    if (byKey.size === 0) { grid.appendChild(h('p', { class: 'muted' }, 'No metrics logged yet.')); return; }
-    for (const [key, list] of byKey) {
-      if (needle && !key.toLowerCase().includes(needle)) continue;
-      const chart = metricChart(key, list.map(s => ({ ...s, label: labelOf(s.runId) })), { x: x.value, log: log.checked });
-      charts.set(key, chart);
-      grid.appendChild(chart.el);
-    }
+    if (byKey.size === 0) { grid.appendChild(h('p', { class: 'muted' }, 'No metrics logged yet.')); note.textContent = ''; return; }
+    for (const [key, list] of byKey) if (matches(key)) add(key, list);
     note.textContent = `${byKey.size} metric${byKey.size === 1 ? '' : 's'}`;
   };
   x.addEventListener('change', draw);
   log.addEventListener('change', draw);
   find.addEventListener('input', draw);
+  let phased = Array.isArray(firstKeys) && firstKeys.length > 12;
   const load = async () => {
+    if (phased) {
+      // The first charts from a small answer, then the rest appended below them.
+      phased = false;
+      const head = firstKeys.slice(0, 12);
+      series = (await post('/api/v1/dashboard/metric-series', { runIds, keys: head }, { signal: ctx.signal })).series;
+      draw();
+      const rest = (await post('/api/v1/dashboard/metric-series', { runIds, keys: firstKeys.slice(12) }, { signal: ctx.signal })).series;
+      series = series.concat(rest);
+      for (const [key, list] of seriesBy(rest)) if (matches(key)) add(key, list);
+      note.textContent = `${seriesBy(series).size} metrics`;
+      return;
+    }
     const result = await request('/api/v1/dashboard/metric-series', { method: 'POST', body: { runIds }, signal: ctx.signal });
     if (!result.changed) return;
-    const keysBefore = [...seriesBy(series).keys()].join('\n');
+    const keysBefore = [...seriesBy(series).keys()].sort().join('\n');
     series = result.data.series;
-    if ([...seriesBy(series).keys()].join('\n') !== keysBefore || charts.size === 0) { draw(); return; }
-    for (const [key, list] of seriesBy(series)) charts.get(key)?.update(list.map(s => ({ ...s, label: labelOf(s.runId) })));
+    if ([...seriesBy(series).keys()].sort().join('\n') !== keysBefore || charts.size === 0) { draw(); return; }
+    for (const [key, list] of seriesBy(series)) charts.get(key)?.update(labelled(list));
   };
   return { el, load };
 }
@@ -225,12 +244,14 @@ function trainJobOf(run) {
 
 export async function runPage(view, ctx, query, runId) {
   let run = await get(`/api/v1/runs/${enc(runId)}`, { signal: ctx.signal });
-  const experiment = await get(`/api/v1/experiments/${enc(run.info.experimentId)}`, { signal: ctx.signal });
+  const experimentLoad = get(`/api/v1/experiments/${enc(run.info.experimentId)}`, { signal: ctx.signal });
   const header = h('div');
   const summary = h('div', { class: 'card' });
   const params = h('div', { class: 'card', id: 'params' });
   const tags = h('div', { class: 'card', id: 'tags' });
-  const charts = chartPanel(ctx, [runId], () => run.info.runName);
+  const charts = chartPanel(ctx, [runId], () => run.info.runName, run.data.metrics.map(m => m.key).sort());
+  const chartsLoad = charts.load();
+  const experiment = await experimentLoad;
   const job = trainJobOf(run);
   const parent = run.data.tags.find(t => t.key === 'mlflow.parentRunId')?.value;
 
@@ -255,7 +276,7 @@ export async function runPage(view, ctx, query, runId) {
   const log = job ? h('pre', { class: 'log', id: 'job-log' }) : null;
   replace(view, header, summary, h('h2', null, 'Metrics'), charts.el, h('div', { class: 'split' }, h('div', null, params, tags), h('div', { class: 'card' }, h('h2', null, 'Artifacts'), artifacts.el)),
     log ? h('div', { class: 'card' }, h('h2', null, 'Log of train job ', `${job.ns}/${job.name}`), log) : null);
-  await charts.load();
+  await chartsLoad;
   artifacts.load('');
   if (log) followLog(ctx, `/api/v1/namespaces/${enc(job.ns)}/trainjobs/${enc(job.name)}/log?follow=true`, log);
   ctx.every(() => (run.info.status === 'Running' ? 2000 : 15000), async () => {
