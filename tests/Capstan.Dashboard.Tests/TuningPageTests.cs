@@ -5,8 +5,8 @@ using static Microsoft.Playwright.Assertions;
 namespace Capstan.Dashboard.Tests;
 
 /// <summary>
-/// Tuning trials as the Experiment reconciler records them: runs tagged mlflow.parentRunId under a
-/// parent run whose tags name the objectives.
+/// Tuning trials as the Experiment reconciler (branch experiment) records them: runs tagged
+/// mlflow.parentRunId under a parent run tagged capstan.experiment and capstan.experiment.objective.
 /// </summary>
 public sealed class TuningPageTests(DashboardFixture fixture)
 {
@@ -15,7 +15,7 @@ public sealed class TuningPageTests(DashboardFixture fixture)
     {
         var experimentId = await fixture.CreateExperimentAsync("tuning-" + Guid.NewGuid().ToString("N")[..8]);
         var parentName = "search-" + Guid.NewGuid().ToString("N")[..6];
-        var parentId = await fixture.CreateRunAsync(experimentId, parentName, 1_700_000_000_000, ("capstan.objective.metrics", "accuracy:maximize,cost:minimize"));
+        var parentId = await fixture.CreateRunAsync(experimentId, parentName, 1_700_000_000_000, ("capstan.experiment", "default/search"), ("capstan.experiment.objective", "maximize accuracy, minimize cost"));
         var learningRates = new[] { 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0 };
         for (var i = 0; i < learningRates.Length; i++)
         {

@@ -47,22 +47,38 @@ export async function tuningListPage(view, ctx) {
   ], rows, () => ({ class: 'study-row' })));
 }
 
-/** Objectives from the Experiment resource (Katib's objective shape), else the parent run's tags. */
+/**
+ * Objectives from the Experiment resource (Katib's objective, or its multi-objective list), else from
+ * the parent run's capstan.experiment.objective tag as the reconciler writes it: "maximize accuracy, minimize cost".
+ */
 function objectivesOf(resource, parent) {
   const objective = resource?.spec?.objective;
+  const goalOf = type => (String(type || 'maximize').toLowerCase() === 'minimize' ? 'minimize' : 'maximize');
   if (objective) {
-    const goal = String(objective.type || objective.goal || 'maximize').toLowerCase();
-    const list = [{ metric: objective.objectiveMetricName || objective.metricName || objective.metric, goal }];
-    for (const extra of objective.objectives || objective.metrics || []) {
-      if (extra && (extra.name || extra.metricName)) list.push({ metric: extra.name || extra.metricName, goal: String(extra.type || extra.goal || 'maximize').toLowerCase() });
-    }
+    const list = Array.isArray(objective.objectives) && objective.objectives.length
+      ? objective.objectives.map(o => ({ metric: o.metricName || o.name, goal: goalOf(o.type) }))
+      : [{ metric: objective.objectiveMetricName, goal: goalOf(objective.type) }];
     return list.filter(o => o.metric);
   }
-  const tag = key => parent.data.tags.find(t => t.key === key)?.value;
-  const many = tag('capstan.objective.metrics');
-  if (many) return many.split(',').map(s => { const [metric, goal = 'maximize'] = s.trim().split(':'); return { metric, goal: goal.toLowerCase() }; });
-  const metric = tag('capstan.objective.metric');
-  return metric ? [{ metric, goal: (tag('capstan.objective.type') || 'maximize').toLowerCase() }] : [];
+  const tag = parent.data.tags.find(t => t.key === 'capstan.experiment.objective')?.value;
+  if (!tag) return [];
+  return tag.split(',').map(part => part.trim().split(/\s+/)).filter(p => p.length === 2).map(([goal, metric]) => ({ metric, goal: goalOf(goal) }));
+}
+
+/** Katib's observations from the resource's status: per run, per metric, {min, max, latest}. */
+function observationsOf(resource) {
+  const byRun = new Map();
+  for (const trial of resource?.status?.trialResults || []) {
+    if (!trial.runId || !trial.observation?.metrics) continue;
+    byRun.set(trial.runId, new Map(trial.observation.metrics.map(m => [m.name, m])));
+  }
+  return byRun;
+}
+
+/** Which value of a metric's history counts: the spec's metricStrategies, else min when minimizing, max when maximizing. */
+function strategyOf(resource, metric, goal) {
+  const strategy = (resource?.spec?.objective?.metricStrategies || []).find(m => m.name === metric)?.value;
+  return String(strategy || (goal === 'minimize' ? 'min' : 'max')).toLowerCase();
 }
 
 export async function tuningPage(view, ctx, query, parentId) {
@@ -71,7 +87,9 @@ export async function tuningPage(view, ctx, query, parentId) {
   let resource = null;
   if (owner && owner.includes('/')) {
     const [ns, name] = owner.split('/', 2);
-    resource = await get(`/api/v1/namespaces/${enc(ns)}/experiments/${enc(name)}`, { signal: ctx.signal }).catch(() => null);
+    // Listed rather than fetched by name, so a server without the kind (or without this one) answers 200, not 404.
+    const list = await get(`/api/v1/dashboard/resources/experiments?namespace=${enc(ns)}`, { signal: ctx.signal }).catch(() => ({ items: [] }));
+    resource = list.items.find(r => r.metadata.name === name) || null;
   }
 
   let trials = [];
@@ -105,7 +123,13 @@ export async function tuningPage(view, ctx, query, parentId) {
 
   const draw = () => {
     const metric = objective.value, direction = goal.value;
-    const valueOf = (t, key) => { const m = t.data.metrics.find(x => x.key === key); return m && Number.isFinite(m.value) ? m.value : null; };
+    const observed = observationsOf(resource);
+    const valueOf = (t, key, keyGoal = direction) => {
+      const o = observed.get(t.info.runId)?.get(key);
+      if (o) { const v = o[strategyOf(resource, key, keyGoal)] ?? o.latest; if (Number.isFinite(v)) return v; }
+      const m = t.data.metrics.find(x => x.key === key);
+      return m && Number.isFinite(m.value) ? m.value : null;
+    };
     const values = trials.map(t => valueOf(t, metric));
     let bestIndex = -1;
     values.forEach((v, i) => { if (v !== null && (bestIndex < 0 || (direction === 'minimize' ? v < values[bestIndex] : v > values[bestIndex]))) bestIndex = i; });
@@ -123,7 +147,7 @@ export async function tuningPage(view, ctx, query, parentId) {
     const dims = [...paramKeys, metric, ...(metric2 && metric2 !== metric ? [metric2] : [])].filter(Boolean);
     const rows = trials.map((t, i) => ({
       best: i === bestIndex,
-      values: Object.fromEntries([...t.data.params.map(p => [p.key, p.value]), [metric, values[i]], ...(metric2 ? [[metric2, valueOf(t, metric2)]] : [])]),
+      values: Object.fromEntries([...t.data.params.map(p => [p.key, p.value]), [metric, values[i]], ...(metric2 ? [[metric2, valueOf(t, metric2, goal2.value)]] : [])]),
     }));
     const pareto = new Set();
     const charts = [];
@@ -132,7 +156,7 @@ export async function tuningPage(view, ctx, query, parentId) {
       charts.push(parallelCoordinates(dims, rows, metric));
     }
     if (metric2 && metric2 !== metric) {
-      const points = trials.map((t, i) => ({ i, a: values[i], b: valueOf(t, metric2) })).filter(p => p.a !== null && p.b !== null);
+      const points = trials.map((t, i) => ({ i, a: values[i], b: valueOf(t, metric2, goal2.value) })).filter(p => p.a !== null && p.b !== null);
       const front = paretoFront(points, direction, goal2.value);
       points.forEach((p, k) => { p.pareto = front[k]; if (front[k]) pareto.add(p.i); });
       if (points.length > 0) charts.push(paretoChart(metric, metric2, points));
@@ -144,7 +168,7 @@ export async function tuningPage(view, ctx, query, parentId) {
       { label: 'Trial', value: i => h('a', { href: `#/runs/${enc(trials[i].info.runId)}` }, trials[i].info.runName) },
       { label: 'Status', value: i => badge(trials[i].info.status) },
       { label: metric || 'objective', value: i => fmtNumber(values[i]), class: 'num' },
-      ...(metric2 ? [{ label: metric2, value: i => fmtNumber(valueOf(trials[i], metric2)), class: 'num' }, { label: 'Pareto', value: i => (pareto.has(i) ? '●' : '') }] : []),
+      ...(metric2 ? [{ label: metric2, value: i => fmtNumber(valueOf(trials[i], metric2, goal2.value)), class: 'num' }, { label: 'Pareto', value: i => (pareto.has(i) ? '●' : '') }] : []),
       ...paramKeys.map(k => ({ label: k, value: i => trials[i].data.params.find(p => p.key === k)?.value ?? '' })),
     ], order, i => ({ class: 'trial-row' + (i === bestIndex ? ' best' : '') })));
   };
