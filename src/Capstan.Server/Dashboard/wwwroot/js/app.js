@@ -32,21 +32,21 @@ function parseHash() {
 
 /** A page's lifetime: requests abort and polls stop when the user leaves it. */
 class PageContext {
-  constructor() { this.controller = new AbortController(); this.timers = []; }
+  constructor() { this.controller = new AbortController(); }
   get signal() { return this.controller.signal; }
   get active() { return !this.controller.signal.aborted; }
+  /** Runs fn every ms (a number, or a function of the page's state), skipping while the tab is hidden. */
   every(ms, fn) {
     let timer;
+    const delay = () => (typeof ms === 'function' ? ms() : ms);
     const tick = async () => {
       if (!this.active) return;
       if (!document.hidden) {
         try { await fn(); } catch (e) { if (e.name !== 'AbortError') console.warn('refresh failed', e); }
       }
-      if (this.active) timer = setTimeout(tick, typeof ms === 'function' ? ms() : ms);
-      this.timers[0] = timer;
+      if (this.active) timer = setTimeout(tick, delay());
     };
-    timer = setTimeout(tick, typeof ms === 'function' ? ms() : ms);
-    this.timers.push(timer);
+    timer = setTimeout(tick, delay());
     this.controller.signal.addEventListener('abort', () => clearTimeout(timer));
   }
   dispose() { this.controller.abort(); }

@@ -310,8 +310,8 @@ function artifactBrowser(ctx, runId) {
     replace(crumbs, h('button', { onclick: () => load('') }, 'root'), parts.map((p, i) => [' / ', h('button', { onclick: () => load(parts.slice(0, i + 1).join('/')) }, p)]));
     const items = page.items || [];
     replace(list, items.length === 0 ? h('li', { class: 'muted' }, 'No artifacts.') : items.map(f => h('li', null,
-      f.isDir ? h('button', { onclick: () => load(f.path) }, '📁 ', f.path.split('/').pop() + '/')
-        : h('button', { onclick: () => show(f) }, '📄 ', f.path.split('/').pop()),
+      f.isDir ? h('button', { onclick: () => load(f.path) }, f.path.split('/').pop() + '/')
+        : h('button', { onclick: () => show(f) }, f.path.split('/').pop()),
       f.isDir ? null : h('span', { class: 'muted' }, ' ', f.fileSize != null ? `${fmtNumber(f.fileSize)} B` : ''))));
   };
   const show = async f => {
