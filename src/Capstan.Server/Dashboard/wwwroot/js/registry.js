@@ -20,6 +20,11 @@ export async function modelsPage(view, ctx) {
 /** Whether an InferenceService's spec points at this version: models:/name/v, models:/name@alias, or {model|name, version}. */
 export function servesVersion(service, name, version, aliases) {
   const wanted = new Set([`models:/${name}/${version}`, ...aliases.map(a => `models:/${name}@${a}`)]);
+  // What the service resolved and serves (status.traffic: model reference, version), else what its spec names.
+  const served = (service.status?.traffic || []).some(t => typeof t.model === 'string'
+    && (t.model === `models:/${name}` || t.model.startsWith(`models:/${name}/`) || t.model.startsWith(`models:/${name}@`))
+    && String(t.version) === String(version) && Number(t.percent ?? 100) > 0);
+  if (served) return true;
   let found = false;
   const walk = node => {
     if (found || node === null || node === undefined) return;

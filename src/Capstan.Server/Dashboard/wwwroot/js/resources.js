@@ -78,7 +78,12 @@ export function servicesPage(view, ctx) {
 /** The canary split from status (traffic list) or spec (canary.trafficPercent). */
 function trafficOf(resource) {
   const traffic = resource.status?.traffic;
-  if (Array.isArray(traffic) && traffic.length) return traffic.map(t => ({ name: String(t.revisionName || t.version || t.name || t.tag || '?'), percent: Number(t.percent ?? t.trafficPercent ?? 0) }));
+  if (Array.isArray(traffic) && traffic.length) {
+    return traffic.map(t => ({
+      name: [t.tag, t.version !== undefined ? 'v' + t.version : (t.revisionName || t.name)].filter(Boolean).join(' ') || '?',
+      percent: Number(t.percent ?? t.trafficPercent ?? 0),
+    }));
+  }
   const canary = resource.spec?.canary || resource.spec?.predictor?.canary;
   const percent = Number(canary?.trafficPercent ?? resource.spec?.canaryTrafficPercent ?? resource.status?.canaryTrafficPercent);
   if (Number.isFinite(percent) && percent > 0) return [{ name: 'stable', percent: 100 - percent }, { name: 'canary', percent }];
@@ -98,7 +103,7 @@ async function resourcePage(view, ctx, plural, ns, name, backRoute, backTitle, e
   const events = h('div', { class: 'card', id: 'events' });
   const log = h('pre', { class: 'log', id: 'log' });
   const logCard = h('div', { class: 'card' }, h('h2', null, 'Log'), log);
-  replace(view, header, status, extra?.el, conditions, events, logCard);
+  replace(view, header, status, extra?.el, conditions, events, extra?.noLog ? null : logCard);
   let last = '';
   const refresh = async () => {
     const resource = await get(base, { signal: ctx.signal });
@@ -117,8 +122,7 @@ async function resourcePage(view, ctx, plural, ns, name, backRoute, backTitle, e
   };
   await refresh();
   ctx.every(2000, refresh);
-  // Kinds without a log subresource answer 404; the card then says so.
-  followLog(ctx, `${base}/log?follow=true`, log);
+  if (!extra?.noLog) followLog(ctx, `${base}/log?follow=true`, log);
 }
 
 export function jobPage(view, ctx, query, ns, name) {
@@ -127,8 +131,10 @@ export function jobPage(view, ctx, query, ns, name) {
 
 export function servicePage(view, ctx, query, ns, name) {
   const el = h('div', { class: 'card', id: 'serving' });
+  // The server has no log subresource for services yet; their requests show in the serving figures.
   return resourcePage(view, ctx, 'inferenceservices', ns, name, 'services', 'Services', {
     el,
+    noLog: true,
     draw(resource) {
       const split = trafficOf(resource);
       const m = resource.status?.metrics || resource.status?.serving || {};
