@@ -111,6 +111,27 @@ public sealed partial class DashboardAssetsTests(DashboardFixture fixture)
     }
 
     [Fact]
+    public async Task MetricSeries_LongerThanMaxPoints_IsThinnedEvenlyKeepingTheLastPoint()
+    {
+        var experimentId = await fixture.CreateExperimentAsync("api-" + Guid.NewGuid().ToString("N")[..8]);
+        var runId = await fixture.CreateRunAsync(experimentId, "long", 1_700_000_000_000);
+        await fixture.LogAsync(runId, Enumerable.Range(0, 1000).Select(step => ("loss", 1.0 / (step + 1), (long)step)));
+        using var response = await fixture.Http.PostAsync("/api/v1/dashboard/metric-series", new StringContent(
+            $$"""{"runIds":["{{runId}}"],"maxPoints":100}""", System.Text.Encoding.UTF8, "application/json"));
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var series = Assert.Single(body.RootElement.GetProperty("series").EnumerateArray());
+        Assert.Equal("loss", series.GetProperty("key").GetString());
+        Assert.Equal(1000, series.GetProperty("totalPoints").GetInt32());
+        var steps = series.GetProperty("steps").EnumerateArray().Select(e => e.GetInt64()).ToList();
+        Assert.Equal(100, steps.Count);
+        Assert.Equal(0, steps[0]);
+        Assert.Equal(10, steps[1]);
+        Assert.Equal(999, steps[^1]);
+        Assert.Equal(0.001, series.GetProperty("values")[99].GetDouble(), 9);
+    }
+
+    [Fact]
     public async Task ExperimentsPage_WithExperiment_ListsItAndLinksToItsRuns()
     {
         var name = "listed-" + Guid.NewGuid().ToString("N")[..8];
