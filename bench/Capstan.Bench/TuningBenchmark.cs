@@ -19,7 +19,8 @@ public static class TuningBenchmark
         var seeds = quick ? 5 : 20;
         const int Trials = 100;
         // Optuna runs in its own process on the other core while Capstan's sweeps run here.
-        var optunaRun = Environment.GetCommandLineArgs().Contains("--no-optuna") ? Task.FromResult<OptunaRun?>(null) : RunOptunaAsync(seeds, Trials);
+        var skipOptuna = Environment.GetCommandLineArgs().Contains("--no-optuna");
+        var optunaRun = skipOptuna ? Task.FromResult<OptunaRun?>(null) : RunOptunaAsync(seeds, Trials);
         var sweeps = TuningFunctions().Select(f => (Function: f, Tpe: Sweep(f, "tpe", seeds, Trials), Random: Sweep(f, "random", seeds, Trials), Multivariate: Sweep(f, "multivariate-tpe", seeds, Trials))).ToList();
         MultiFidelity(report, quick);
         var optuna = await optunaRun;
@@ -42,7 +43,11 @@ public static class TuningBenchmark
             }
         }
 
-        if (optuna is null)
+        if (optuna is null && skipOptuna)
+        {
+            Console.WriteLine("Optuna was not run: --no-optuna.");
+        }
+        else if (optuna is null)
         {
             Console.WriteLine($"Optuna was not run: {DebianPython} cannot import optuna (apt-get install -y python3-optuna).");
         }
