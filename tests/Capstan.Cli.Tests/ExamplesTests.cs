@@ -34,4 +34,13 @@ public sealed class ExamplesTests
         Assert.Equal(2, job.Spec.Replicas);
         Assert.Equal("/bin/sh", job.Spec.Command![0]);
     }
+
+    [Fact]
+    public void InferenceServiceExample_Load_HasACanaryOnTheSameModel()
+    {
+        var service = Assert.IsType<InferenceService>(Assert.Single(ResourceLoader.LoadFile(Path.Combine(AppContext.BaseDirectory, "examples", "inferenceservice-iris.yaml"))));
+
+        Assert.Equal("models:/iris-classifier@champion", service.Spec.Model);
+        Assert.Equal(("models:/iris-classifier@candidate", 10), (service.Spec.Canary!.Model, service.Spec.Canary.TrafficPercent));
+    }
 }

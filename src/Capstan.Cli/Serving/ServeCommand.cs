@@ -3,6 +3,8 @@ using Capstan.Cli.Hosting;
 using Capstan.Serving.Hosting;
 using Capstan.Serving.Models;
 using Capstan.Serving.Registry;
+using Capstan.Serving.Rollout;
+using Capstan.Core.Registry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Spectre.Console;
@@ -29,30 +31,36 @@ public static class ServeCommand
         command.Add(name);
         command.Add(maxBatch);
         command.Add(maxLatency);
+        var canary = new Option<string?>("--canary") { Description = "A second version to serve under the same name (a file, models:/NAME/VERSION or models:/NAME@ALIAS)." };
+        var canaryPercent = new Option<int>("--canary-percent") { Description = "Share of the requests without a version that go to --canary (0-100).", DefaultValueFactory = _ => 10 };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds a request may wait for its result before it is answered 503.", DefaultValueFactory = _ => 30 };
+        command.Add(canary);
+        command.Add(canaryPercent);
+        command.Add(timeout);
         command.SetHandler(context, async (parse, ct) =>
         {
             var reference = parse.GetRequiredValue(model);
-            ResolvedModel resolved;
-            if (reference.StartsWith(ModelResolver.RegistryScheme, StringComparison.Ordinal))
+            var percent = parse.GetValue(canaryPercent);
+            if (percent is < 0 or > 100)
             {
-                await using var backend = await Backend.OpenAsync(context, ct);
-                var cache = Path.Combine(Backend.ResolveHome(context).Root, "serving-cache");
-                resolved = await new ModelResolver(backend.Metadata, backend.Artifacts, cache).ResolveAsync(reference, parse.GetValue(name), ct);
-            }
-            else
-            {
-                resolved = ModelResolver.ResolveFile(reference, parse.GetValue(name));
+                CommandAction.Fail(context, $"--canary-percent must be between 0 and 100, got {percent}.");
+                return ExitCodes.Usage;
             }
 
+            await using var registry = new RegistryConnection(context);
             using var repository = ServingServer.CreateRepository();
+            using var rollout = new ModelRollout(repository, registry.ResolveAsync);
             var options = new ModelOptions
             {
                 MaxBatchSize = Math.Max(1, parse.GetValue(maxBatch)),
                 MaxLatency = TimeSpan.FromMilliseconds(Math.Max(0, parse.GetValue(maxLatency))),
+                RequestTimeout = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))),
             };
+            var servedName = parse.GetValue(name) ?? RegistryConnection.DefaultName(reference);
+            IReadOnlyList<ServedVersion> served;
             try
             {
-                repository.Load(resolved.Name, resolved.Version, ModelSource.FromFile(resolved.OnnxPath), options);
+                served = await rollout.ApplyAsync(new ServingPlan { ModelName = servedName, Model = reference, Canary = parse.GetValue(canary), CanaryTrafficPercent = percent, Options = options }, ct);
             }
             catch (InvalidOperationException ex)
             {
@@ -60,10 +68,14 @@ public static class ServeCommand
                 return ExitCodes.UserError;
             }
 
+            var token = context.GetEnvironmentVariable(RepositoryApi.TokenVariable);
             WebApplication app;
             try
             {
-                app = ServingServer.Build(new ServingOptions { Host = parse.GetRequiredValue(host), Port = parse.GetValue(port), GrpcPort = parse.GetValue(grpcPort) }, repository);
+                app = ServingServer.Build(
+                    new ServingOptions { Host = parse.GetRequiredValue(host), Port = parse.GetValue(port), GrpcPort = parse.GetValue(grpcPort) },
+                    repository,
+                    web => web.MapRepositoryApi(rollout, options, token));
             }
             catch (InvalidOperationException ex)
             {
@@ -82,9 +94,11 @@ public static class ServeCommand
                 return ExitCodes.Unavailable;
             }
 
+            var provider = repository.ExecutionProviderOf(servedName);
+            var versions = string.Join(", ", served.Select(v => served.Count == 1 ? $"version {v.Version}" : $"version {v.Version} ({v.Percent}% {v.Tag})"));
             foreach (var address in app.Urls)
             {
-                context.Out.MarkupLineInterpolated($"Serving [bold]{resolved.Name}[/] version {resolved.Version} on [bold link]{address}[/]");
+                context.Out.MarkupLineInterpolated($"Serving [bold]{servedName}[/] {versions} on [bold link]{address}[/] ({provider})");
             }
 
             context.Error.MarkupLine("REST on the first address (/v2, /metrics), gRPC (h2c) on the second. Press Ctrl-C to stop.");
@@ -101,5 +115,34 @@ public static class ServeCommand
             return ExitCodes.Ok;
         });
         return command;
+    }
+
+    /// <summary>The registry, opened on the first <c>models:/</c> reference and kept for reloads.</summary>
+    private sealed class RegistryConnection(CliContext context) : IAsyncDisposable
+    {
+        private Backend? _backend;
+        private ModelResolver? _resolver;
+
+        public async Task<ResolvedModel> ResolveAsync(string reference, string servedName, CancellationToken cancellationToken)
+        {
+            if (!reference.StartsWith(ModelResolver.RegistryScheme, StringComparison.Ordinal))
+            {
+                return ModelResolver.ResolveFile(reference, servedName);
+            }
+
+            if (_resolver is null)
+            {
+                _backend = await Backend.OpenAsync(context, cancellationToken);
+                _resolver = new ModelResolver(_backend.Metadata, _backend.Artifacts, Path.Combine(Backend.ResolveHome(context).Root, "serving-cache"));
+            }
+
+            return await _resolver.ResolveAsync(reference, servedName, cancellationToken);
+        }
+
+        /// <summary>The registered model's name, or the file's name without .onnx.</summary>
+        public static string DefaultName(string reference) =>
+            ModelReference.Parse(reference).Name ?? Path.GetFileNameWithoutExtension(reference);
+
+        public ValueTask DisposeAsync() => _backend?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 }

@@ -12,7 +12,7 @@ public static class ResourceKinds
         [TrainJob.KindName] = typeof(TrainJob),
         ["Experiment"] = null,
         ["Pipeline"] = null,
-        ["InferenceService"] = null,
+        [InferenceService.KindName] = typeof(InferenceService),
         ["Monitor"] = null,
     };
 

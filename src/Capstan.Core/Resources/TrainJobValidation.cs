@@ -34,7 +34,7 @@ internal static class TrainJobValidation
         }
     }
 
-    private static void ValidateResources(V1ResourceRequirements? resources, ResourceValidation validation)
+    internal static void ValidateResources(V1ResourceRequirements? resources, ResourceValidation validation)
     {
         if (resources?.Requests is null || resources.Limits is null)
         {
@@ -84,7 +84,7 @@ internal static class TrainJobValidation
         }
     }
 
-    private static void ValidateEnv(TrainJobSpec spec, ResourceValidation validation)
+    internal static void ValidateEnv(TrainJobSpec spec, ResourceValidation validation)
     {
         for (var i = 0; i < (spec.Env?.Count ?? 0); i++)
         {
@@ -111,7 +111,7 @@ internal static class TrainJobValidation
         }
     }
 
-    private static void ValidateTolerations(IList<V1Toleration>? tolerations, ResourceValidation validation)
+    internal static void ValidateTolerations(IList<V1Toleration>? tolerations, ResourceValidation validation)
     {
         for (var i = 0; i < (tolerations?.Count ?? 0); i++)
         {

@@ -9,7 +9,8 @@ namespace Capstan.Serving.Models;
 /// The models a server holds: several names, several versions each. Loading a version that is
 /// already there swaps it atomically; the old session serves its in-flight requests to the end and
 /// is disposed after the last one. A request without a version gets the default version: the one
-/// most recently loaded, or the one set with <see cref="SetDefaultVersion"/> (an alias moving).
+/// most recently loaded, or the one set with <see cref="SetDefaultVersion"/> (an alias moving) —
+/// or, with a traffic split (<see cref="SetTraffic"/>, a canary), one drawn per request by the split's weights.
 /// </summary>
 public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
 {
@@ -20,8 +21,8 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
 
     public IReadOnlyCollection<string> ModelNames => [.. _models.Keys];
 
-    /// <summary>Loads (or replaces) a model version; it becomes the default version.</summary>
-    public ModelMetadata Load(string name, string version, ModelSource source, ModelOptions options)
+    /// <summary>Loads (or replaces) a model version; it becomes the default version unless <paramref name="makeDefault"/> is false.</summary>
+    public ModelMetadata Load(string name, string version, ModelSource source, ModelOptions options, bool makeDefault = true)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         ArgumentException.ThrowIfNullOrWhiteSpace(version);
@@ -31,7 +32,10 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         {
             var entry = _models.GetOrAdd(name, _ => new ModelEntry());
             entry.State.Versions.TryGetValue(version, out replaced);
-            entry.State = new ModelState(entry.State.Versions.SetItem(version, loaded), version);
+            var state = entry.State;
+            entry.State = makeDefault || state.DefaultVersion is null
+                ? new ModelState(state.Versions.SetItem(version, loaded), version)
+                : state with { Versions = state.Versions.SetItem(version, loaded) };
         }
 
         replaced?.Release();
@@ -48,8 +52,66 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
                 throw InferenceException.NotFound($"Model '{name}' has no version {version} loaded.");
             }
 
-            entry.State = entry.State with { DefaultVersion = version };
+            entry.State = entry.State with { DefaultVersion = version, Split = null };
         }
+    }
+
+    /// <summary>
+    /// Splits requests without a version between loaded versions by weight (percent), drawn per request: a canary.
+    /// The first share's version becomes the default; an empty list or a single share ends the split.
+    /// </summary>
+    public void SetTraffic(string name, IReadOnlyList<TrafficShare> shares)
+    {
+        ArgumentNullException.ThrowIfNull(shares);
+        var weighted = shares.Where(s => s.Percent > 0).ToList();
+        if (weighted.Count == 0)
+        {
+            throw new ArgumentException("A traffic split needs a share above 0 percent.", nameof(shares));
+        }
+
+        lock (_gate)
+        {
+            if (!_models.TryGetValue(name, out var entry))
+            {
+                throw InferenceException.NotFound($"Unknown model '{name}'.");
+            }
+
+            foreach (var share in weighted.Where(s => !entry.State.Versions.ContainsKey(s.Version)))
+            {
+                throw InferenceException.NotFound($"Model '{name}' has no version {share.Version} loaded.");
+            }
+
+            var cumulative = 0;
+            ImmutableArray<(string Version, int Upper)>? split = weighted.Count == 1
+                ? null
+                : weighted.Select(s => (s.Version, Upper: cumulative += s.Percent)).ToImmutableArray();
+            entry.State = entry.State with { DefaultVersion = weighted.MaxBy(s => s.Percent)!.Version, Split = split };
+        }
+    }
+
+    /// <summary>The split set by <see cref="SetTraffic"/>, or the default version alone at 100 percent.</summary>
+    public IReadOnlyList<TrafficShare> TrafficOf(string name)
+    {
+        if (!_models.TryGetValue(name, out var entry) || entry.State.DefaultVersion is not { } defaultVersion)
+        {
+            return [];
+        }
+
+        if (entry.State.Split is not { } split)
+        {
+            return [new TrafficShare(defaultVersion, 100)];
+        }
+
+        var total = split[^1].Upper;
+        var shares = new List<TrafficShare>(split.Length);
+        var previous = 0;
+        foreach (var (version, upper) in split)
+        {
+            shares.Add(new TrafficShare(version, (int)Math.Round(100.0 * (upper - previous) / total)));
+            previous = upper;
+        }
+
+        return shares;
     }
 
     /// <summary>Unloads a version; in-flight requests on it still finish.</summary>
@@ -74,7 +136,8 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
                 var defaultVersion = entry.State.DefaultVersion == version
                     ? versions.Keys.OrderByDescending(v => long.TryParse(v, out var n) ? n : long.MinValue).First()
                     : entry.State.DefaultVersion;
-                entry.State = new ModelState(versions, defaultVersion);
+                // A split over the version that left ends: what stays serves everything.
+                entry.State = new ModelState(versions, defaultVersion, entry.State.Split is { } split && split.Any(s => s.Version == version) ? null : entry.State.Split);
             }
         }
 
@@ -85,6 +148,13 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
     /// <summary>The versions loaded for a model, empty when it is unknown.</summary>
     public IReadOnlyList<string> VersionsOf(string name) =>
         _models.TryGetValue(name, out var entry) ? [.. entry.State.Versions.Keys.Order(StringComparer.Ordinal)] : [];
+
+    /// <summary>Where the model's default version runs (<c>cpu</c> or <c>cuda</c>), for start-up lines and status.</summary>
+    public string ExecutionProviderOf(string name)
+    {
+        using var lease = Acquire(name, null);
+        return lease.Model.Metadata.ExecutionProvider;
+    }
 
     /// <summary>Takes a reference on a model version for one request; dispose the lease when done.</summary>
     /// <exception cref="InferenceException">Unknown model or version (NotFound).</exception>
@@ -99,7 +169,7 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
 
             // One snapshot of versions and default together, so a concurrent load or unload cannot pair them wrongly.
             var state = entry.State;
-            var wanted = string.IsNullOrEmpty(version) ? state.DefaultVersion : version;
+            var wanted = string.IsNullOrEmpty(version) ? state.Pick() : version;
             if (wanted is null || !state.Versions.TryGetValue(wanted, out var model))
             {
                 throw InferenceException.NotFound($"Model '{name}' has no version {version} loaded.");
@@ -135,11 +205,35 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         public volatile ModelState State = ModelState.Empty;
     }
 
-    private sealed record ModelState(ImmutableDictionary<string, LoadedModel> Versions, string? DefaultVersion)
+    /// <summary>The versions, the default, and an optional split as (version, cumulative weight) pairs.</summary>
+    private sealed record ModelState(ImmutableDictionary<string, LoadedModel> Versions, string? DefaultVersion, ImmutableArray<(string Version, int Upper)>? Split = null)
     {
         public static readonly ModelState Empty = new(ImmutableDictionary<string, LoadedModel>.Empty, null);
+
+        /// <summary>The version a request without one gets: the default, or a weighted draw over the split.</summary>
+        public string? Pick()
+        {
+            if (Split is not { } split)
+            {
+                return DefaultVersion;
+            }
+
+            var draw = Random.Shared.Next(split[^1].Upper);
+            foreach (var (version, upper) in split)
+            {
+                if (draw < upper)
+                {
+                    return version;
+                }
+            }
+
+            return DefaultVersion;
+        }
     }
 }
+
+/// <summary>One version's share of the requests that name no version.</summary>
+public sealed record TrafficShare(string Version, int Percent);
 
 /// <summary>A request's hold on one model version; the session stays alive until it is disposed.</summary>
 public sealed class ModelLease(LoadedModel model) : IDisposable
