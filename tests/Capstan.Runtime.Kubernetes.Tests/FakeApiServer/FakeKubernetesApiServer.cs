@@ -39,8 +39,8 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
 
     public Uri BaseUrl { get; private set; } = null!;
 
-    /// <summary>Every request as <c>METHOD path?query</c>, in order, for tests that count what a client did.</summary>
-    public IReadOnlyList<string> Requests
+    /// <summary>Every request answered so far, in order, for tests that count what a client did.</summary>
+    public IReadOnlyList<ApiRequest> Requests
     {
         get
         {
@@ -51,7 +51,7 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
         }
     }
 
-    private readonly List<string> _requests = [];
+    private readonly List<ApiRequest> _requests = [];
 
     public static async Task<FakeKubernetesApiServer> StartAsync(IEnumerable<ApiResourceType>? types = null, TimeProvider? time = null)
     {
@@ -113,11 +113,6 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
     private async Task HandleAsync(HttpContext http)
     {
         var request = http.Request;
-        lock (_requests)
-        {
-            _requests.Add($"{request.Method} {request.Path}{request.QueryString}");
-        }
-
         try
         {
             await RouteAsync(http);
@@ -134,6 +129,13 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
         catch (JsonException e)
         {
             await WriteJsonAsync(http.Response, 400, ApiStatus.Failure(ApiException.BadRequest($"the body of the request could not be read as JSON: {e.Message}")));
+        }
+        finally
+        {
+            lock (_requests)
+            {
+                _requests.Add(new ApiRequest(request.Method, request.Path.Value ?? "", request.QueryString.Value ?? "", http.Response.StatusCode));
+            }
         }
     }
 
@@ -278,6 +280,9 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
         await response.WriteAsync(body.ToJsonString(), Encoding.UTF8);
     }
 }
+
+/// <summary>One request the fake answered, and the status code it answered with.</summary>
+public sealed record ApiRequest(string Method, string Path, string Query, int StatusCode);
 
 /// <summary><c>Status</c> objects, the body of every API error.</summary>
 public static class ApiStatus
