@@ -7,11 +7,15 @@ public sealed class CrdFilesTests
 {
     private static string Folder => Path.Combine(Repository.Deploy, "crds");
 
+    private static string Install => Path.Combine(Repository.Deploy, "kustomization.yaml");
+
+    private static bool Writing => Environment.GetEnvironmentVariable("CAPSTAN_WRITE_CRDS") == "1" && Environment.GetEnvironmentVariable("CI") != "true";
+
     [Fact]
     public void CommittedCrds_ComparedWithTheCode_AreTheSame()
     {
         var expected = CrdFiles.Render();
-        if (Environment.GetEnvironmentVariable("CAPSTAN_WRITE_CRDS") == "1" && Environment.GetEnvironmentVariable("CI") != "true")
+        if (Writing)
         {
             Directory.CreateDirectory(Folder);
             foreach (var stale in Directory.EnumerateFiles(Folder, "*.yaml").Where(f => !expected.ContainsKey(Path.GetFileName(f))))
@@ -34,5 +38,22 @@ public sealed class CrdFilesTests
         Assert.True(
             missing.Count + extra.Count + changed.Count == 0,
             $"deploy/kubernetes/crds/ is out of date (missing: [{string.Join(", ", missing)}], not generated: [{string.Join(", ", extra)}], changed: [{string.Join(", ", changed)}]); run: {CrdFiles.RegenerateCommand}");
+    }
+
+    [Fact]
+    public void InstallKustomization_ListsEveryGeneratedCrd()
+    {
+        var text = File.ReadAllText(Install);
+        if (Writing)
+        {
+            File.WriteAllText(Install, CrdFiles.WithCrdResources(text));
+            text = File.ReadAllText(Install);
+        }
+
+        Assert.True(text == CrdFiles.WithCrdResources(text), $"deploy/kubernetes/kustomization.yaml does not list every CRD file; run: {CrdFiles.RegenerateCommand}");
+        foreach (var file in CrdFiles.Render().Keys.Where(k => k != "kustomization.yaml"))
+        {
+            Assert.Contains($"  - crds/{file}\n", text, StringComparison.Ordinal);
+        }
     }
 }

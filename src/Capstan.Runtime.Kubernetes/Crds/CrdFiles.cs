@@ -22,9 +22,31 @@ public static class CrdFiles
             files[file] = Header + KubernetesManifests.ToYaml([crd]);
         }
 
+        // For the CRDs alone: kubectl apply -k deploy/kubernetes/crds
         files["kustomization.yaml"] = Header
             + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n"
             + string.Concat(names.Order(StringComparer.Ordinal).Select(n => $"  - {n}\n"));
         return files;
+    }
+
+    /// <summary>
+    /// deploy/kubernetes/kustomization.yaml with its <c>  - crds/…</c> lines replaced by one line per CRD file, so the
+    /// install lists every CRD file by name (kustomize v2, in kubectl 1.20, takes no folder as a resource).
+    /// </summary>
+    public static string WithCrdResources(string kustomization)
+    {
+        ArgumentNullException.ThrowIfNull(kustomization);
+        const string Prefix = "  - crds/";
+        var lines = kustomization.Split('\n').ToList();
+        var first = lines.FindIndex(l => l.StartsWith(Prefix, StringComparison.Ordinal));
+        if (first < 0)
+        {
+            throw new InvalidOperationException("the kustomization has no '  - crds/' resource lines to replace");
+        }
+
+        lines.RemoveAll(l => l.StartsWith(Prefix, StringComparison.Ordinal));
+        var crds = Render().Keys.Where(k => k != "kustomization.yaml").Order(StringComparer.Ordinal).Select(k => Prefix + k);
+        lines.InsertRange(first, crds);
+        return string.Join('\n', lines);
     }
 }
