@@ -32,7 +32,7 @@ public sealed class V1HttpRoute : IKubernetesObject<V1ObjectMeta>, ISpec<V1HttpR
 public sealed class V1HttpRouteSpec
 {
     [JsonPropertyName("parentRefs")]
-    public IList<V1ParentReference>? ParentRefs { get; set; }
+    public IList<V1HttpRouteParentRef>? ParentRefs { get; set; }
 
     [JsonPropertyName("hostnames")]
     public IList<string>? Hostnames { get; set; }
@@ -42,7 +42,7 @@ public sealed class V1HttpRouteSpec
 }
 
 /// <summary>The Gateway (or other parent) a route attaches to.</summary>
-public sealed class V1ParentReference
+public sealed class V1HttpRouteParentRef
 {
     [JsonPropertyName("group")]
     public string? Group { get; set; }

@@ -19,6 +19,7 @@ public static class KubernetesRenderer
         return resource switch
         {
             TrainJob job => TrainJobRenderer.Render(job, options).All,
+            InferenceService service => InferenceServiceRenderer.Render(service, options).All,
             _ => [],
         };
     }

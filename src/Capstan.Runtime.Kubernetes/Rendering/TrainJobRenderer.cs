@@ -77,7 +77,7 @@ public static class TrainJobRenderer
             WorkingDir = WorkingDirectory(job),
             Env = Environment(job, options),
             EnvFrom = spec.EnvFrom,
-            Resources = Resources(spec.Resources),
+            Resources = ExtendedLimits(spec.Resources),
             Ports = DistributedEnvironment.Applies(replicas, spec.NprocPerNode!.Value)
                 ? [new V1ContainerPort { Name = RendezvousPortName, ContainerPort = options.MasterPort, Protocol = "TCP" }]
                 : null,
@@ -191,7 +191,7 @@ public static class TrainJobRenderer
     }
 
     /// <summary>Requests and limits verbatim; an extended resource (<c>nvidia.com/gpu</c>) only requested is limited to the same, as Kubernetes requires.</summary>
-    private static V1ResourceRequirements? Resources(V1ResourceRequirements? resources)
+    internal static V1ResourceRequirements? ExtendedLimits(V1ResourceRequirements? resources)
     {
         if (resources?.Requests is not { Count: > 0 } requests)
         {
