@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json.Nodes;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
@@ -14,6 +16,7 @@ namespace Capstan.Runtime.Kubernetes.Cluster;
 public sealed class ClusterEvents(IKubernetes client, string component, string? instance = null, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
 
     public async Task<Corev1Event> RecordAsync(V1ObjectReference involved, string type, string reason, string message, CancellationToken cancellationToken)
     {
@@ -34,27 +37,28 @@ public sealed class ClusterEvents(IKubernetes client, string component, string? 
             ReportingComponent = component,
             ReportingInstance = instance,
         };
-        for (var attempt = 0; ; attempt++)
+        try
         {
-            try
+            var created = await client.CoreV1.CreateNamespacedEventAsync(@event, involved.NamespaceProperty, cancellationToken: cancellationToken).ConfigureAwait(false);
+            lock (_counts)
             {
-                return await client.CoreV1.CreateNamespacedEventAsync(@event, involved.NamespaceProperty, cancellationToken: cancellationToken).ConfigureAwait(false);
+                _counts[name] = 1;
             }
-            catch (HttpOperationException e) when (CustomResources.IsConflict(e) && attempt < 3)
+
+            return created;
+        }
+        catch (HttpOperationException e) when (CustomResources.IsConflict(e))
+        {
+            // Seen before: count it again on the existing Event with a patch (what the operator's RBAC allows, as
+            // client-go's recorder does), from the count this process last wrote.
+            int count;
+            lock (_counts)
             {
-                // Seen before: count it again on the existing Event.
-                try
-                {
-                    var existing = await client.CoreV1.ReadNamespacedEventAsync(name, involved.NamespaceProperty, cancellationToken: cancellationToken).ConfigureAwait(false);
-                    existing.Count = (existing.Count ?? 1) + 1;
-                    existing.LastTimestamp = now;
-                    return await client.CoreV1.ReplaceNamespacedEventAsync(existing, name, involved.NamespaceProperty, cancellationToken: cancellationToken).ConfigureAwait(false);
-                }
-                catch (HttpOperationException again) when (CustomResources.IsConflict(again) || CustomResources.IsNotFound(again))
-                {
-                    // Someone counted it meanwhile, or it expired: go round again.
-                }
+                count = _counts[name] = _counts.GetValueOrDefault(name, 1) + 1;
             }
+
+            var patch = new JsonObject { ["count"] = count, ["lastTimestamp"] = now.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture) };
+            return await client.CoreV1.PatchNamespacedEventAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch), name, involved.NamespaceProperty, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
     }
 

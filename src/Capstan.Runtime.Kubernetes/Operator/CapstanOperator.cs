@@ -89,6 +89,7 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
     {
         var events = new ClusterEvents(client, "capstan-operator", options.Identity);
         var trainJobs = new TrainJobController(client, options, events, loggers.CreateLogger<TrainJobController>());
-        return trainJobs.RunAsync(cancellationToken);
+        var inferenceServices = new InferenceServiceController(client, options, events, loggers.CreateLogger<InferenceServiceController>());
+        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken));
     }
 }

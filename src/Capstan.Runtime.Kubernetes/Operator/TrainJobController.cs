@@ -336,7 +336,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         };
     }
 
-    private static ResourceCondition Make(TrainJobStatus? previous, string type, bool isTrue, string reason, string message, long generation)
+    internal static ResourceCondition Make(ResourceStatus? previous, string type, bool isTrue, string reason, string message, long generation)
     {
         var status = isTrue ? ConditionStatus.True : ConditionStatus.False;
         var before = previous?.Conditions?.FirstOrDefault(c => c.Type == type);
@@ -418,7 +418,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
     private static DateTimeOffset? ToOffset(DateTime? time) =>
         time is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) : null;
 
-    private static async IAsyncEnumerable<(WatchEventType, JsonObject)> Objects(IAsyncEnumerable<(WatchEventType, object)> events)
+    internal static async IAsyncEnumerable<(WatchEventType, JsonObject)> Objects(IAsyncEnumerable<(WatchEventType, object)> events)
     {
         await foreach (var (type, obj) in events.ConfigureAwait(false))
         {
@@ -428,7 +428,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
 
     public static string Key(string? @namespace, string? name) => $"{@namespace ?? ResourceMetadata.DefaultNamespace}/{name}";
 
-    private static (string Namespace, string Name) Split(string key)
+    internal static (string Namespace, string Name) Split(string key)
     {
         var slash = key.IndexOf('/', StringComparison.Ordinal);
         return (key[..slash], key[(slash + 1)..]);

@@ -130,14 +130,14 @@ public sealed class OperatorHarness : IAsyncDisposable
         Server.Requests.Count(r => r.Method == method && r.Path.EndsWith(pathEnd, StringComparison.Ordinal) && (status is null || r.StatusCode == status));
 
     /// <summary>Waits for a condition on the cluster's state, polling; fails with <paramref name="what"/> after the timeout.</summary>
-    public static async Task WaitForAsync(Func<Task<bool>> condition, string what, int seconds = 15)
+    public static async Task WaitForAsync(Func<Task<bool>> condition, string what, int seconds = 15, Func<string>? onTimeout = null)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
             if (clock.Elapsed > TimeSpan.FromSeconds(seconds))
             {
-                Assert.Fail($"timed out after {seconds}s waiting for {what}");
+                Assert.Fail($"timed out after {seconds}s waiting for {what}{(onTimeout is null ? "" : ": " + onTimeout())}");
             }
 
             await Task.Delay(25);
