@@ -36,9 +36,9 @@ public sealed class OperatorHarness : IAsyncDisposable
     public static OperatorOptions FastOptions(string identity, RenderOptions? render = null) => new()
     {
         Identity = identity,
-        LeaseDuration = TimeSpan.FromSeconds(2),
-        RenewDeadline = TimeSpan.FromSeconds(1.5),
-        RetryPeriod = TimeSpan.FromMilliseconds(200),
+        LeaseDuration = TimeSpan.FromSeconds(3),
+        RenewDeadline = TimeSpan.FromSeconds(2),
+        RetryPeriod = TimeSpan.FromMilliseconds(250),
         RetryBaseDelay = TimeSpan.FromMilliseconds(20),
         RetryMaxDelay = TimeSpan.FromSeconds(1),
         WatchRetryDelay = TimeSpan.FromMilliseconds(100),
