@@ -29,6 +29,7 @@ public static class CapstanCli
             ServeCommand.Create(context),
             LogsCommand.Create(context),
             RunCommand.Create(context),
+            Kubernetes.RenderCommand.Create(context),
         };
         return root;
     }
