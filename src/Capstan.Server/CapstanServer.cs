@@ -126,9 +126,11 @@ public static class CapstanServer
         {
             builder.Services.AddSingleton(resources);
 
-            // Jobs run only where there is a home to keep their working folders in.
+            // Jobs run only where there is a home to keep their working folders in, and one control plane per home.
             if (runtimeRoot is not null)
             {
+                var controlPlaneLock = ControlPlaneLock.Acquire(runtimeRoot);
+                builder.Services.AddSingleton(_ => controlPlaneLock);
                 builder.Services.AddControlPlane(runtimeRoot);
             }
         }
@@ -136,6 +138,9 @@ public static class CapstanServer
         builder.Services.AddCapstanApis();
 
         var app = builder.Build();
+
+        // Resolved once so the container owns it: the lock is released when the server is disposed.
+        _ = app.Services.GetService<ControlPlaneLock>();
         app.UseMiddleware<ApiErrorMiddleware>();
         app.UseRouting();
         app.UseMiddleware<EncodedSlashMiddleware>();
