@@ -30,6 +30,7 @@ public static class CapstanCli
             ServeCommand.Create(context),
             LogsCommand.Create(context),
             RunCommand.Create(context),
+            Kubernetes.RenderCommand.Create(context),
             OperatorCommand.Create(context),
         };
         return root;

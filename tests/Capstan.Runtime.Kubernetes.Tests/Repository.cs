@@ -9,7 +9,7 @@ internal static class Repository
 
     public static string Deploy => Path.Combine(Root, "deploy", "kubernetes");
 
-    public static string Fixtures => Path.Combine(AppContext.BaseDirectory, "Fixtures");
+    public static string Fixtures => Path.Combine(Root, "tests", "Capstan.Runtime.Kubernetes.Tests", "Fixtures");
 
     private static string FindRoot()
     {

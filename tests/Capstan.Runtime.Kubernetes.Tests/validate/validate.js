@@ -9,7 +9,8 @@ function modulePath(apiVersion) {
   const slash = apiVersion.indexOf('/');
   const group = slash < 0 ? '' : apiVersion.slice(0, slash);
   if (group === 'gateway.networking.k8s.io') {
-    return '@kubernetes-models/gateway-api/' + apiVersion;
+    // Its own install (gateway-api/): it needs other versions of the base and validate packages.
+    return './gateway-api/node_modules/@kubernetes-models/gateway-api/' + apiVersion;
   }
   return 'kubernetes-models/' + apiVersion;
 }
@@ -18,7 +19,8 @@ function modelOf(apiVersion, kind) {
   try {
     return require(modulePath(apiVersion))[kind] || null;
   } catch (e) {
-    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes(modulePath(apiVersion))) {
+    // A group or version the packages do not model.
+    if ((e.code === 'MODULE_NOT_FOUND' && e.message.includes(modulePath(apiVersion))) || e.code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
       return null;
     }
     throw e;
