@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Capstan.Cli.Cluster;
 using Capstan.Cli.ControlPlane;
 using Capstan.Cli.Quickstart;
 using Capstan.Cli.Registry;
@@ -29,6 +30,8 @@ public static class CapstanCli
             ServeCommand.Create(context),
             LogsCommand.Create(context),
             RunCommand.Create(context),
+            Kubernetes.RenderCommand.Create(context),
+            OperatorCommand.Create(context),
         };
         return root;
     }

@@ -22,7 +22,7 @@ public static class CommandAction
     {
         command.SetHandler(context, async (parseResult, cancellationToken) =>
         {
-            await using var backend = await Backend.OpenAsync(context, cancellationToken);
+            await using var backend = await Cluster.ClusterOptions.OpenBackendAsync(context, parseResult, cancellationToken);
             return await body(parseResult, backend, cancellationToken);
         });
     }

@@ -19,6 +19,7 @@ public static class ApplyCommand
             Required = true,
         };
         var command = new Command("apply", "Create or update the resources in a YAML file.") { file };
+        Cluster.ClusterOptions.AddTo(command);
         command.SetHandler(context, async (parse, ct) =>
         {
             var path = parse.GetRequiredValue(file);
@@ -28,7 +29,7 @@ public static class ApplyCommand
                 return ExitCodes.UserError;
             }
 
-            await using var backend = await Hosting.Backend.OpenAsync(context, ct);
+            await using var backend = await Cluster.ClusterOptions.OpenBackendAsync(context, parse, ct);
             foreach (var resource in resources)
             {
                 var result = await backend.Resources.ApplyAsync(resource, ct);

@@ -11,6 +11,7 @@ public static class DeleteCommand
         var nameArgument = new Argument<string?>("name") { Description = "The name, when the kind is given alone.", Arity = ArgumentArity.ZeroOrOne };
         var ns = ResourceArguments.CreateNamespaceOption();
         var command = new Command("delete", "Delete a resource; its controller stops what it runs.") { kindArgument, nameArgument, ns };
+        Cluster.ClusterOptions.AddTo(command);
         command.SetBackendHandler(context, async (parse, backend, ct) =>
         {
             var (kind, name) = ResourceArguments.KindAndName(parse.GetRequiredValue(kindArgument), parse.GetValue(nameArgument));

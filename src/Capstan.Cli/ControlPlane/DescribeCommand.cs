@@ -19,6 +19,7 @@ public static class DescribeCommand
         var nameArgument = new Argument<string?>("name") { Description = "The name, when the kind is given alone.", Arity = ArgumentArity.ZeroOrOne };
         var ns = ResourceArguments.CreateNamespaceOption();
         var command = new Command("describe", "Show a resource's spec, status, conditions and events.") { kindArgument, nameArgument, ns };
+        Cluster.ClusterOptions.AddTo(command);
         command.SetBackendHandler(context, async (parse, backend, ct) =>
         {
             var (kind, name) = ResourceArguments.KindAndName(parse.GetRequiredValue(kindArgument), parse.GetValue(nameArgument));

@@ -20,6 +20,7 @@ public static class GetCommand
         var allNamespaces = new Option<bool>("--all-namespaces", "-A") { Description = "List across every namespace." };
         var output = Output.CreateOption();
         var command = new Command("get", "Show resources (TrainJobs, ...) as a table, JSON or YAML.") { kindArgument, nameArgument, ns, allNamespaces, output };
+        Cluster.ClusterOptions.AddTo(command);
         command.SetBackendHandler(context, async (parse, backend, ct) =>
         {
             var (kind, name) = ResourceArguments.KindAndName(parse.GetRequiredValue(kindArgument), parse.GetValue(nameArgument));

@@ -23,14 +23,17 @@ public static class LogsCommand
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep streaming until the job finishes." };
         var ns = ResourceArguments.CreateNamespaceOption();
         var command = new Command("logs", "Print the output of a TrainJob.") { target, name, follow, ns };
+        Cluster.ClusterOptions.AddTo(command);
         command.SetHandler(context, async (parse, ct) =>
         {
             var jobName = JobName(parse.GetRequiredValue(target), parse.GetValue(name));
             var @namespace = parse.GetValue(ns) ?? ResourceMetadata.DefaultNamespace;
             var following = parse.GetValue(follow);
-            await using var backend = await Backend.OpenAsync(context, ct);
+            await using var backend = await Cluster.ClusterOptions.OpenBackendAsync(context, parse, ct);
             var lines = backend.Resources is ResourceClient remote
                 ? remote.ReadLogsAsync(@namespace, jobName, following, ct)
+                : backend.Resources is Runtime.Kubernetes.Cluster.KubernetesResourceStore cluster
+                ? cluster.ReadLogsAsync(@namespace, jobName, following, ct)
                 : ReadFilesAsync(backend.Resources, RuntimeRoot(context), @namespace, jobName, following, ct);
             var output = context.RawOut;
             await foreach (var line in lines)

@@ -1,0 +1,95 @@
+using Capstan.Runtime.Kubernetes.Cluster;
+using k8s;
+using k8s.LeaderElection;
+using k8s.LeaderElection.ResourceLock;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Capstan.Runtime.Kubernetes.Operator;
+
+/// <summary>
+/// <c>capstan operator</c>: the controllers, run by the one replica that holds the <c>coordination.k8s.io/v1</c> Lease
+/// (the KubernetesClient's <see cref="LeaderElector"/> over a <see cref="LeaseLock"/>). A standby takes the Lease when
+/// the leader stops renewing it; a leader that loses it stops its controllers and stands for election again. Every
+/// controller starts with a list, so a new leader (or a restarted operator) picks up every resource where the cluster
+/// says it is.
+/// </summary>
+public sealed class CapstanOperator(IKubernetes client, OperatorOptions options, ILoggerFactory loggers) : BackgroundService
+{
+    private readonly ILogger _logger = loggers.CreateLogger<CapstanOperator>();
+    private volatile bool _leading;
+
+    /// <summary>Whether this replica runs the controllers now.</summary>
+    public bool IsLeader => _leading;
+
+    public string Identity => options.Identity;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.LeaderElection)
+        {
+            _leading = true;
+            await RunControllersAsync(stoppingToken).ConfigureAwait(false);
+            return;
+        }
+
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await LeadOnceAsync(stoppingToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Waits to be elected, runs the controllers while leading, and returns when the lease is lost or the operator stops.</summary>
+    private async Task LeadOnceAsync(CancellationToken stoppingToken)
+    {
+        var @lock = new LeaseLock(client, options.LeaseNamespace, options.LeaseName, options.Identity);
+        var config = new LeaderElectionConfig(@lock)
+        {
+            LeaseDuration = options.LeaseDuration,
+            RenewDeadline = options.RenewDeadline,
+            RetryPeriod = options.RetryPeriod,
+        };
+        using var elector = new LeaderElector(config);
+        using var leading = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        Task? controllers = null;
+        elector.OnStartedLeading += () =>
+        {
+            Log.StartedLeading(_logger, options.Identity, @lock.Describe());
+            _leading = true;
+            controllers = RunControllersAsync(leading.Token);
+        };
+        elector.OnStoppedLeading += () =>
+        {
+            _leading = false;
+            Log.StoppedLeading(_logger, options.Identity);
+            leading.Cancel();
+        };
+        elector.OnNewLeader += leader => Log.NewLeader(_logger, leader);
+        elector.OnError += e => Log.ElectionError(_logger, e.Message);
+        try
+        {
+            await elector.RunUntilLeadershipLostAsync(stoppingToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        finally
+        {
+            _leading = false;
+            await leading.CancelAsync().ConfigureAwait(false);
+            if (controllers is not null)
+            {
+                await controllers.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private Task RunControllersAsync(CancellationToken cancellationToken)
+    {
+        var events = new ClusterEvents(client, "capstan-operator", options.Identity);
+        var trainJobs = new TrainJobController(client, options, events, loggers.CreateLogger<TrainJobController>());
+        var inferenceServices = new InferenceServiceController(client, options, events, loggers.CreateLogger<InferenceServiceController>());
+        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken));
+    }
+}
