@@ -13,9 +13,17 @@ if (args.Contains("serving"))
 {
     await ServingBenchmark.RunAsync(report, quick);
 }
+else if (args.Contains("dashboard"))
+{
+    await DashboardBenchmark.RunAsync(report, quick);
+}
 else if (args.Contains("controlplane"))
 {
     await ControlPlaneBenchmark.RunAsync(report, quick);
+}
+else if (args.Contains("tuning"))
+{
+    await TuningBenchmark.RunAsync(report, quick);
 }
 else
 {

@@ -6,6 +6,7 @@ using Capstan.Core.ControlPlane;
 using Capstan.Core.Storage;
 using Capstan.Server.Api;
 using Capstan.Server.ControlPlane;
+using Capstan.Server.Dashboard;
 using Capstan.Server.Health;
 using Capstan.Server.Hosting;
 using Capstan.Server.Mlflow;
@@ -152,6 +153,7 @@ public static class CapstanServer
         app.MapResourceApi();
         app.MapTrainJobLogApi();
         app.MapOpenApi();
+        app.MapDashboard();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));
         app.Lifetime.ApplicationStarted.Register(() => Log.Listening(logger, string.Join(", ", app.Urls), home));
