@@ -23,8 +23,11 @@ public sealed class ManifestValidationTests
         ["gateway"] = RenderOptions.Default with { GatewayApi = true, GatewayNamespace = "gateways", RunId = "0123abcd", ExperimentId = "3" },
     };
 
+    /// <summary>The Capstan resource files of examples/ and Fixtures/ (not, say, a Katib experiment kept for import).</summary>
     public static IEnumerable<string> ResourceFiles() =>
-        Directory.EnumerateFiles(Repository.Examples, "*.yaml").Concat(Directory.EnumerateFiles(Repository.Fixtures, "*.yaml")).Order(StringComparer.Ordinal);
+        Directory.EnumerateFiles(Repository.Examples, "*.yaml").Concat(Directory.EnumerateFiles(Repository.Fixtures, "*.yaml"))
+            .Where(f => KubernetesYamlReader.ReadAll(File.ReadAllText(f)).All(d => d["apiVersion"]?.GetValue<string>() == Resource.V1Alpha1))
+            .Order(StringComparer.Ordinal);
 
     public static TheoryData<string, string> RenderCases()
     {

@@ -96,7 +96,10 @@ internal static class CrdSchema
 
         if (underlying.IsEnum)
         {
-            return new V1JSONSchemaProps { Type = "string", EnumProperty = [.. Enum.GetNames(underlying).Cast<object>()] };
+            // The names JSON writes: a member's JsonStringEnumMemberName (Katib's lower-case "minimize"), else its own.
+            var names = underlying.GetFields(BindingFlags.Public | BindingFlags.Static)
+                .Select(f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? f.Name);
+            return new V1JSONSchemaProps { Type = "string", EnumProperty = [.. names.Cast<object>()] };
         }
 
         if (underlying == typeof(ResourceQuantity))
