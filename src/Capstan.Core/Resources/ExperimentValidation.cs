@@ -112,6 +112,7 @@ internal static class ExperimentValidation
         }
 
         ValidateEarlyStopping(spec.EarlyStopping, validation);
+        TuningSearch.Validate(spec, validation);
         ValidateTemplate(experiment, validation);
     }
 
@@ -219,11 +220,6 @@ internal static class ExperimentValidation
             return;
         }
 
-        if (SearchAlgorithms.Problem(algorithm.AlgorithmName) is { } problem)
-        {
-            validation.Error("spec.algorithm.algorithmName", problem);
-        }
-
         ValidateSettings(algorithm.AlgorithmSettings, "spec.algorithm.algorithmSettings", validation);
     }
 
@@ -257,7 +253,6 @@ internal static class ExperimentValidation
             return;
         }
 
-        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < parameters.Count; i++)
         {
             var parameter = parameters[i];
@@ -266,10 +261,6 @@ internal static class ExperimentValidation
             {
                 validation.Error(path + ".name", "missing required field 'name'");
             }
-            else if (!seen.Add(parameter.Name))
-            {
-                validation.Error(path + ".name", $"parameter '{parameter.Name}' is defined twice");
-            }
 
             if (parameter.ParameterType is not { } type)
             {
@@ -277,141 +268,23 @@ internal static class ExperimentValidation
                 continue;
             }
 
-            var spacePath = path + ".feasibleSpace";
-            if (parameter.FeasibleSpace is not { } space)
+            if (parameter.FeasibleSpace is null)
             {
-                validation.Error(spacePath, "missing required field 'feasibleSpace'");
-                continue;
-            }
-
-            if (type is ParameterType.Double or ParameterType.Int)
-            {
-                ValidateRange(space, type, spacePath, validation);
-            }
-            else
-            {
-                ValidateList(space, type, spacePath, validation);
-            }
-        }
-    }
-
-    private static void ValidateRange(FeasibleSpace space, ParameterType type, string path, ResourceValidation validation)
-    {
-        if (space.List is not null)
-        {
-            validation.Error(path + ".list", $"a {Wire(type)} parameter takes min and max, not a list (use parameterType discrete)");
-        }
-
-        var min = Number(space.Min, type, path + ".min", validation);
-        var max = Number(space.Max, type, path + ".max", validation);
-        if (min is { } low && max is { } high)
-        {
-            if (low > high)
-            {
-                validation.Error(path + ".min", $"min {space.Min} is greater than max {space.Max}");
-            }
-            else if (space.Distribution is Distribution.LogUniform or Distribution.LogNormal && low <= 0)
-            {
-                validation.Error(path + ".min", $"a {Wire(space.Distribution.Value)} distribution needs a positive range, but min is {space.Min}");
-            }
-        }
-
-        if (space.Step is not null && Number(space.Step, type, path + ".step", validation) is { } step)
-        {
-            if (step <= 0)
-            {
-                validation.Error(path + ".step", $"must be positive, got {space.Step}");
-            }
-            else if (min is { } low2 && max is { } high2 && step > high2 - low2 && high2 > low2)
-            {
-                validation.Error(path + ".step", $"step {space.Step} is larger than the range {space.Min}..{space.Max}");
-            }
-        }
-    }
-
-    private static double? Number(string? text, ParameterType type, string path, ResourceValidation validation)
-    {
-        if (text is null)
-        {
-            validation.Error(path, $"missing required field '{path[(path.LastIndexOf('.') + 1)..]}'");
-            return null;
-        }
-
-        if (type == ParameterType.Int)
-        {
-            if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var whole))
-            {
-                return whole;
-            }
-
-            validation.Error(path, $"expected an integer, got '{text}'");
-            return null;
-        }
-
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value))
-        {
-            return value;
-        }
-
-        validation.Error(path, $"expected a number, got '{text}'");
-        return null;
-    }
-
-    private static void ValidateList(FeasibleSpace space, ParameterType type, string path, ResourceValidation validation)
-    {
-        if (space.Min is not null || space.Max is not null)
-        {
-            validation.Error(path + (space.Min is not null ? ".min" : ".max"), $"a {Wire(type)} parameter takes a list of values, not min and max");
-        }
-
-        if (space.List is null || space.List.Count == 0)
-        {
-            validation.Error(path + ".list", $"a {Wire(type)} parameter needs a non-empty list of values");
-            return;
-        }
-
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < space.List.Count; i++)
-        {
-            var item = space.List[i];
-            var itemPath = FieldPath.Index(path + ".list", i);
-            if (!seen.Add(item))
-            {
-                validation.Error(itemPath, $"'{item}' is listed twice");
-            }
-            else if (type == ParameterType.Discrete && !double.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
-            {
-                validation.Error(itemPath, $"a discrete parameter's values are numbers, got '{item}' (use parameterType categorical)");
+                validation.Error(path + ".feasibleSpace", "missing required field 'feasibleSpace'");
             }
         }
     }
 
     private static void ValidateEarlyStopping(EarlyStoppingSpec? early, ResourceValidation validation)
     {
-        if (early is null)
+        if (early is not null)
         {
-            return;
-        }
-
-        if (early.AlgorithmName != MedianStop)
-        {
-            validation.Error("spec.earlyStopping.algorithmName", $"'{early.AlgorithmName}' is not an early-stopping algorithm (supported: {MedianStop})");
-            return;
-        }
-
-        ValidateSettings(early.AlgorithmSettings, "spec.earlyStopping.algorithmSettings", validation);
-        for (var i = 0; i < (early.AlgorithmSettings?.Count ?? 0); i++)
-        {
-            var setting = early.AlgorithmSettings![i];
-            var path = FieldPath.Index("spec.earlyStopping.algorithmSettings", i);
-            if (setting.Name is not (MinTrialsRequired or StartStep))
+            if (string.IsNullOrEmpty(early.AlgorithmName))
             {
-                validation.Error(path + ".name", $"'{setting.Name}' is not a medianstop setting (known: {MinTrialsRequired}, {StartStep})");
+                validation.Error("spec.earlyStopping.algorithmName", $"missing required field 'algorithmName' ({MedianStop})");
             }
-            else if (setting.Value is { } text && (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < 1))
-            {
-                validation.Error(path + ".value", $"expected a whole number of at least 1, got '{text}'");
-            }
+
+            ValidateSettings(early.AlgorithmSettings, "spec.earlyStopping.algorithmSettings", validation);
         }
     }
 

@@ -108,7 +108,7 @@ internal static class KatibTranslation
 
         if (Child(spec, "algorithm") is YamlMappingNode algorithm && Scalar(algorithm, "algorithmName") is { } name)
         {
-            if (SearchAlgorithms.Problem(name) is null)
+            if (Capstan.Tuning.SearchAlgorithms.Canonical(name) is not null)
             {
                 context.Done(algorithm, "spec.algorithm", $"algorithm '{name}' runs in Capstan's own search engine");
             }
