@@ -26,6 +26,7 @@ internal static class ResourceFormatting
     public static string Phase(Resource resource) => resource switch
     {
         TrainJob { Status.Phase: { } phase } => phase.ToString(),
+        TuningExperiment { Status.Phase: { } experimentPhase } => experimentPhase.ToString(),
         _ when resource.CommonStatus?.Conditions?.FirstOrDefault(c => c.Type == "Ready") is { } ready => ready.Reason ?? ready.Status.ToString(),
         _ => "-",
     };
@@ -34,6 +35,7 @@ internal static class ResourceFormatting
     public static IReadOnlyList<string> ExtraColumns(string kind) => kind switch
     {
         TrainJob.KindName => ["REPLICAS", "ATTEMPTS", "EXPERIMENT"],
+        TuningExperiment.KindName => ["TRIALS", "ALGORITHM", "BEST"],
         _ => [],
     };
 
@@ -44,6 +46,14 @@ internal static class ResourceFormatting
             Invariant($"{job.Spec.Replicas ?? 1}"),
             Invariant($"{job.Status?.Attempts ?? 0}/{(job.Spec.BackoffLimit ?? 0) + 1}"),
             job.Spec.Experiment ?? "-",
+        ],
+        TuningExperiment experiment =>
+        [
+            Invariant($"{experiment.Status?.Trials ?? 0}/{(experiment.Spec.MaxTrialCount is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-")}"),
+            experiment.Spec.Algorithm?.AlgorithmName ?? "random",
+            experiment.Status?.CurrentOptimalTrial is { } best
+                ? $"{ExperimentView.Objectives(experiment.Spec)[0].Metric}={ExperimentView.Number(ExperimentView.Value(experiment, best, ExperimentView.Objectives(experiment.Spec)[0].Metric))}"
+                : "-",
         ],
         _ => [],
     };

@@ -30,6 +30,7 @@ public sealed class ExperimentReconciler(
     public const string ExperimentLabel = "capstan.dev/experiment";
     public const string TrialIndexAnnotation = "capstan.dev/trial-index";
     public const string TrialParametersAnnotation = "capstan.dev/trial-parameters";
+    public const string ExperimentUidAnnotation = "capstan.dev/experiment-uid";
     public const string ExperimentTag = "capstan.experiment";
     public const string ExperimentUidTag = "capstan.experiment.uid";
     public const string TrialTag = "capstan.trial";
@@ -204,7 +205,7 @@ public sealed class ExperimentReconciler(
         ArgumentNullException.ThrowIfNull(experiment);
         var ns = experiment.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace;
         var jobs = await resources.ListAsync(TrainJob.KindName, ns, new Dictionary<string, string> { [ExperimentLabel] = experiment.Metadata.Name! }, cancellationToken).ConfigureAwait(false);
-        foreach (var job in jobs)
+        foreach (var job in jobs.Where(j => BelongsTo(j, experiment)))
         {
             try
             {
@@ -216,6 +217,12 @@ public sealed class ExperimentReconciler(
             }
         }
     }
+
+    /// <summary>True when the job is a trial of this very experiment, not of an earlier one of the same name.</summary>
+    private static bool BelongsTo(Resource job, Resource experiment) =>
+        experiment.Metadata.Uid is not { Length: > 0 } uid
+        || job.Metadata.Annotations?.TryGetValue(ExperimentUidAnnotation, out var owner) != true
+        || owner == uid;
 
     private static bool Resumable(TuningExperiment experiment) =>
         experiment.Spec.ResumePolicy is not ResumePolicy.Never
@@ -282,6 +289,7 @@ public sealed class ExperimentReconciler(
         var ns = experiment.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace;
         var jobs = (await resources.ListAsync(TrainJob.KindName, ns, new Dictionary<string, string> { [ExperimentLabel] = experiment.Metadata.Name! }, cancellationToken).ConfigureAwait(false))
             .OfType<TrainJob>()
+            .Where(j => BelongsTo(j, experiment))
             .ToDictionary(j => j.Metadata.Name!, StringComparer.Ordinal);
         var recorded = (experiment.Status?.TrialResults ?? []).Where(r => r.Name is not null).ToDictionary(r => r.Name!, StringComparer.Ordinal);
         var trials = new List<TrialState>();
@@ -550,6 +558,13 @@ public sealed class ExperimentReconciler(
                 throw CapstanException.Invalid($"trial {name} cannot be created: a TrainJob of that name exists and belongs to no experiment {experiment.Metadata.Name}");
             }
 
+            if (!BelongsTo(existing, experiment))
+            {
+                // A trial of an earlier experiment of the same name, still being deleted: make room and try again.
+                await resources.DeleteAsync(TrainJob.KindName, job.Metadata.Namespace!, name, cancellationToken).ConfigureAwait(false);
+                throw new CapstanException(ErrorCode.Conflict, $"trial {name} of an earlier experiment {experiment.Metadata.Name} was in the way; deleted it");
+            }
+
             created = (TrainJob)existing;
         }
 
@@ -611,6 +626,11 @@ public sealed class ExperimentReconciler(
             [TrialIndexAnnotation] = index.ToString(CultureInfo.InvariantCulture),
             [TrialParametersAnnotation] = JsonSerializer.Serialize(parameters),
         };
+        if (experiment.Metadata.Uid is { Length: > 0 } uid)
+        {
+            annotations[ExperimentUidAnnotation] = uid;
+        }
+
         if (experiment.Status?.RunId is { } parentRunId)
         {
             annotations[TrainJobReconciler.ParentRunAnnotation] = parentRunId;
