@@ -299,7 +299,12 @@ internal static class ExperimentValidation
 
         if (template.TrialSpec is not { } trialSpec)
         {
-            validation.Error("spec.trialTemplate.trialSpec", "missing required field 'trialSpec' (a TrainJob spec)");
+            // A trial spec that could not be translated (a Katib file) has said why already.
+            if (!validation.Errors.Any(e => e.FieldPath.StartsWith("spec.trialTemplate.trialSpec", StringComparison.Ordinal)))
+            {
+                validation.Error("spec.trialTemplate.trialSpec", "missing required field 'trialSpec' (a TrainJob spec)");
+            }
+
             return;
         }
 

@@ -70,10 +70,13 @@ internal static class KatibTranslation
         }
 
         var resource = ResourceLoader.ReadDocument(translated, validation);
+        var added = notes.Skip(context.First).OrderBy(n => (n.Line, n.Column)).ToList();
+        notes.RemoveRange(context.First, added.Count);
+        notes.AddRange(added);
         if (resource is not null && validation.Errors.Count == 0)
         {
             var name = resource.Metadata.Name;
-            notes.Insert(0, new ResourceNote(source, (int)root.Start.Line, (int)root.Start.Column, "", $"translated Katib Experiment '{name}' ({ApiVersion}) into a Capstan Experiment ({Resource.V1Alpha1})", Translated: true));
+            notes.Insert(context.First, new ResourceNote(source, (int)root.Start.Line, (int)root.Start.Column, "", $"translated Katib Experiment '{name}' ({ApiVersion}) into a Capstan Experiment ({Resource.V1Alpha1})", Translated: true));
         }
 
         return resource;
@@ -186,6 +189,7 @@ internal static class KatibTranslation
         var spec = Child(trialSpec, "spec") as YamlMappingNode;
         var result = new YamlMappingNode();
         YamlMappingNode? podTemplate;
+        var podPath = $"{root}.spec.template.spec";
         int? replicas = null;
         YamlNode? restartPolicy = null;
         switch (kind)
@@ -208,6 +212,7 @@ internal static class KatibTranslation
                 var master = replicaSpecs is null ? null : Child(replicaSpecs, "Master") as YamlMappingNode;
                 var worker = replicaSpecs is null ? null : Child(replicaSpecs, "Worker") as YamlMappingNode;
                 var first = master ?? worker;
+                podPath = $"{root}.spec.pytorchReplicaSpecs.{(master is not null ? "Master" : "Worker")}.template.spec";
                 podTemplate = first is null ? null : Child(first, "template") as YamlMappingNode;
                 replicas = ReplicaCount(master) + ReplicaCount(worker);
                 restartPolicy = first is null ? null : Child(first, "restartPolicy");
@@ -248,7 +253,7 @@ internal static class KatibTranslation
             .FirstOrDefault(c => Scalar(c, "name") == primaryContainer)
             ?? containers.Children.OfType<YamlMappingNode>().FirstOrDefault(c => Scalar(c, "name") is "training-container" or "pytorch")
             ?? (YamlMappingNode)containers.Children[0];
-        var containerPath = $"{root}...containers[{Scalar(container, "name") ?? "0"}]";
+        var containerPath = FieldPath.Index(podPath + ".containers", containers.Children.IndexOf(container));
         foreach (var (keyNode, value) in container.Children)
         {
             var key = (keyNode as YamlScalarNode)?.Value ?? "";
@@ -264,7 +269,7 @@ internal static class KatibTranslation
 
         foreach (var other in containers.Children.OfType<YamlMappingNode>().Where(c => c != container))
         {
-            context.Skip(other, $"{root}...containers[{Scalar(other, "name")}]", "only the primary container runs; sidecar containers are left out");
+            context.Skip(other, FieldPath.Index(podPath + ".containers", containers.Children.IndexOf(other)), $"only the primary container runs; container '{Scalar(other, "name")}' is left out");
         }
 
         foreach (var (keyNode, value) in podSpec!.Children)
@@ -280,7 +285,7 @@ internal static class KatibTranslation
             }
             else if (key != "containers")
             {
-                context.Skip(keyNode, $"{root}...spec.{key}", "a pod field with no TrainJob counterpart; left out");
+                context.Skip(keyNode, $"{podPath}.{key}", "a pod field with no TrainJob counterpart; left out");
             }
         }
 
@@ -332,6 +337,9 @@ internal static class KatibTranslation
 
     private sealed class Context(string source, List<ResourceNote> notes)
     {
+        /// <summary>Where this document's notes start in the list shared by every document of the file.</summary>
+        public int First { get; } = notes.Count;
+
         public void Done(YamlNode node, string path, string message) => Add(node, path, message, translated: true);
 
         public void Skip(YamlNode node, string path, string message) => Add(node, path, "not translated: " + message, translated: false);
