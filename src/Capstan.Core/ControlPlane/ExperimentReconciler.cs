@@ -84,6 +84,8 @@ public sealed class ExperimentReconciler(
         {
             if (!Resumable(experiment))
             {
+                // Trials it stopped end after it did: their runs say Killed, not Failed.
+                await MarkStoppedRunsAsync(experiment, cancellationToken).ConfigureAwait(false);
                 return ReconcileResult.Done;
             }
 
@@ -167,7 +169,9 @@ public sealed class ExperimentReconciler(
             return await FinishAsync(experiment, trials, false, ReasonMaxFailedTrialsReached, $"{counts.Failed} trial(s) failed, more than maxFailedTrialCount {maxFailed}", cancellationToken).ConfigureAwait(false);
         }
 
-        var active = counts.Pending + counts.Running;
+        // A trial being stopped still holds its slot (and its CPUs) until its TrainJob has ended.
+        var stopping = trials.Count(t => t.Result.Phase is TrialPhase.EarlyStopped or TrialPhase.Killed && t.Job?.Status?.Phase is not (null or TrainJobPhase.Succeeded or TrainJobPhase.Failed));
+        var active = counts.Pending + counts.Running + stopping;
         var finished = trials.Count - active;
         if (spec.MaxTrialCount is { } max && finished >= max && active == 0)
         {
@@ -528,6 +532,19 @@ public sealed class ExperimentReconciler(
             catch (CapstanException e) when (e.Code == ErrorCode.InvalidParameterValue)
             {
                 // The training code logged this param with its own spelling of the value.
+            }
+        }
+    }
+
+    private async Task MarkStoppedRunsAsync(TuningExperiment experiment, CancellationToken cancellationToken)
+    {
+        var ns = experiment.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace;
+        foreach (var trial in experiment.Status?.TrialResults ?? [])
+        {
+            if (trial is { Phase: TrialPhase.EarlyStopped or TrialPhase.Killed, RunId: { } runId, Name: { } name }
+                && await resources.FindAsync(TrainJob.KindName, ns, name, cancellationToken).ConfigureAwait(false) is TrainJob { Status.Phase: TrainJobPhase.Failed })
+            {
+                await MarkRunKilledAsync(runId, cancellationToken).ConfigureAwait(false);
             }
         }
     }
