@@ -17,6 +17,10 @@ else if (args.Contains("controlplane"))
 {
     await ControlPlaneBenchmark.RunAsync(report, quick);
 }
+else if (args.Contains("tuning"))
+{
+    await TuningBenchmark.RunAsync(report, quick);
+}
 else
 {
     await TrackingBenchmark.RunAsync(report, quick);

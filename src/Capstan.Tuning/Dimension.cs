@@ -202,7 +202,8 @@ internal sealed class Dimension
     private ParameterValue ValueAt(int index) =>
         new(_labels[index], Spec.Type == ParameterType.Discrete ? _listValues[index] : null);
 
-    private ParameterValue Numeric(double v)
+    /// <summary>A numeric value snapped to the parameter's step and bounds.</summary>
+    public ParameterValue Numeric(double v)
     {
         if (_step is { } step)
         {

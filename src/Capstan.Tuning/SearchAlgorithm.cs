@@ -86,12 +86,6 @@ public static class SearchAlgorithms
     public static ISearchAlgorithm Create(string name, SearchSpace space, IReadOnlyList<Objective> objectives, IReadOnlyList<AlgorithmSetting>? settings = null, long seed = 0) =>
         TryBuild(name, space, objectives, settings ?? [], seed, out var algorithm, out var errors) ? algorithm! : throw new TuningSpecException(errors);
 
-    private static ISearchAlgorithm? NotYetBuilt(SettingsReader reader)
-    {
-        reader.Fail("algorithmName", $"{reader.Owner} is not built yet on this branch");
-        return null;
-    }
-
     private static bool TryBuild(string name, SearchSpace space, IReadOnlyList<Objective> objectives, IReadOnlyList<AlgorithmSetting> settings, long seed, out ISearchAlgorithm? algorithm, out IReadOnlyList<TuningError> errors)
     {
         algorithm = null;
@@ -111,11 +105,20 @@ public static class SearchAlgorithms
         var reader = new SettingsReader(canonical, settings, list);
         var seedSetting = reader.Long("random_state", seed);
         var context = new AlgorithmContext(canonical, space, objectives, seedSetting);
-        var built = canonical switch
+        ISearchAlgorithm? built = canonical switch
         {
             "random" => RandomSearch.Create(context, reader),
             "grid" => GridSearch.Create(context, reader),
-            _ => NotYetBuilt(reader),
+            "tpe" => TpeSearch.Create(context, reader, multivariate: false),
+            "multivariate-tpe" => TpeSearch.Create(context, reader, multivariate: true),
+            "motpe" => TpeSearch.Create(context, reader, multivariate: false),
+            "sobol" => SobolSearch.Create(context, reader),
+            "bayesianoptimization" => GaussianProcessSearch.Create(context, reader),
+            "cmaes" => CmaEsSearch.Create(context, reader),
+            "hyperband" => HyperbandSearch.Create(context, reader),
+            "asha" => AshaSearch.Create(context, reader),
+            "nsga2" => Nsga2Search.Create(context, reader),
+            _ => null,
         };
         reader.RejectUnknown();
         if (objectives.Count > 1 && canonical is "bayesianoptimization" or "cmaes" or "hyperband" or "asha")

@@ -1,0 +1,250 @@
+namespace Capstan.Tuning;
+
+/// <summary>
+/// A Parzen estimator over some of a space's parameters, as in Optuna's TPE: one kernel per observation plus a prior
+/// kernel, truncated normals on numeric axes (mass over the step's bin for stepped ones), smoothed counts on
+/// categorical ones. Univariate bandwidths come from the distance to the neighbouring observations; multivariate
+/// ones from Scott's rule; both clipped by Optuna's "magic clip".
+/// Like Optuna 3.1, the density that scores candidates leaves out each continuous kernel's 1/σ factor, so a kernel's
+/// height does not shrink as it widens: wide kernels (the prior, isolated observations) weigh more in l(x)/g(x),
+/// which keeps the search exploring. It measured better on the benchmark functions than the normalised mixture, which
+/// the setting <c>normalized_kernels: true</c> selects.
+/// </summary>
+internal sealed class ParzenEstimator
+{
+    private readonly Dimension[] _dims;
+    private readonly double[] _logWeights;
+    private readonly double[] _weights;
+    private readonly double[][] _mus;
+    private readonly double[][] _sigmas;
+    private readonly double[][] _logZ;
+    private readonly double[][][] _categorical;
+    private readonly bool _normalized;
+
+    public ParzenEstimator(Dimension[] dims, double[][] observations, double[]? observationWeights, TpeSettings settings, bool multivariate)
+    {
+        _dims = dims;
+        _normalized = settings.NormalizedKernels;
+        var n = observations.Length;
+        var kernels = n + 1;
+        var w = new double[kernels];
+        for (var i = 0; i < n; i++)
+        {
+            w[i] = observationWeights?[i] ?? TpeSettings.DefaultWeight(i, n);
+        }
+
+        w[n] = settings.PriorWeight;
+        var total = w.Sum();
+        _weights = w.Select(x => x / total).ToArray();
+        _logWeights = _weights.Select(x => Math.Log(x)).ToArray();
+        _mus = new double[dims.Length][];
+        _sigmas = new double[dims.Length][];
+        _logZ = new double[dims.Length][];
+        _categorical = new double[dims.Length][][];
+        var sigma0 = 0.2 * Math.Pow(Math.Max(n, 1), -1.0 / (dims.Length + 4));
+        for (var d = 0; d < dims.Length; d++)
+        {
+            var dim = dims[d];
+            if (dim.IsCategorical)
+            {
+                var rows = new double[kernels][];
+                var fill = settings.PriorWeight / kernels;
+                for (var k = 0; k < kernels; k++)
+                {
+                    var row = new double[dim.Choices];
+                    Array.Fill(row, fill);
+                    if (k < n)
+                    {
+                        row[(int)observations[k][d]] += 1;
+                    }
+
+                    var s = row.Sum();
+                    for (var c = 0; c < row.Length; c++)
+                    {
+                        row[c] /= s;
+                    }
+
+                    rows[k] = row;
+                }
+
+                _categorical[d] = rows;
+                continue;
+            }
+
+            var low = dim.Low;
+            var high = dim.High;
+            var mus = new double[kernels];
+            for (var k = 0; k < n; k++)
+            {
+                mus[k] = observations[k][d];
+            }
+
+            mus[n] = 0.5 * (low + high);
+            var sigmas = new double[kernels];
+            if (multivariate)
+            {
+                Array.Fill(sigmas, sigma0 * (high - low));
+            }
+            else
+            {
+                var order = Enumerable.Range(0, kernels).OrderBy(k => mus[k]).ToArray();
+                var sorted = new double[kernels + 2];
+                sorted[0] = low;
+                sorted[^1] = high;
+                for (var i = 0; i < kernels; i++)
+                {
+                    sorted[i + 1] = mus[order[i]];
+                }
+
+                var sortedSigmas = new double[kernels];
+                for (var i = 0; i < kernels; i++)
+                {
+                    sortedSigmas[i] = Math.Max(sorted[i + 1] - sorted[i], sorted[i + 2] - sorted[i + 1]);
+                }
+
+                if (!settings.ConsiderEndpoints && sorted.Length >= 4)
+                {
+                    sortedSigmas[0] = sorted[2] - sorted[1];
+                    sortedSigmas[^1] = sorted[^2] - sorted[^3];
+                }
+
+                for (var i = 0; i < kernels; i++)
+                {
+                    sigmas[order[i]] = sortedSigmas[i];
+                }
+            }
+
+            var maxSigma = high - low;
+            var minSigma = settings.ConsiderMagicClip ? (high - low) / Math.Min(100.0, 1.0 + kernels) : 1e-12;
+            for (var k = 0; k < kernels; k++)
+            {
+                sigmas[k] = Math.Clamp(sigmas[k], minSigma, maxSigma);
+            }
+
+            sigmas[n] = high - low;
+            var logZ = new double[kernels];
+            for (var k = 0; k < kernels; k++)
+            {
+                logZ[k] = Math.Log(Math.Max(Gaussian.Mass((low - mus[k]) / sigmas[k], (high - mus[k]) / sigmas[k]), 1e-300));
+            }
+
+            _mus[d] = mus;
+            _sigmas[d] = sigmas;
+            _logZ[d] = logZ;
+        }
+    }
+
+    private int Kernels => _weights.Length;
+
+    /// <summary>Draws points: a kernel by weight, then each axis from that kernel (axis values on the model scale).</summary>
+    public double[][] Sample(Rng rng, int count)
+    {
+        var samples = new double[count][];
+        for (var s = 0; s < count; s++)
+        {
+            var k = rng.Choice(_weights);
+            var x = new double[_dims.Length];
+            for (var d = 0; d < _dims.Length; d++)
+            {
+                var dim = _dims[d];
+                if (dim.IsCategorical)
+                {
+                    x[d] = rng.Choice(_categorical[d][k]);
+                }
+                else
+                {
+                    var v = Gaussian.SampleTruncated(rng, _mus[d][k], _sigmas[d][k], dim.Low, dim.High);
+                    x[d] = dim.ModelStep is { } q ? Snap(dim, v, q) : v;
+                }
+            }
+
+            samples[s] = x;
+        }
+
+        return samples;
+    }
+
+    /// <summary>Log density of a point under the mixture.</summary>
+    public double LogPdf(double[] x)
+    {
+        Span<double> perKernel = Kernels <= 1024 ? stackalloc double[Kernels] : new double[Kernels];
+        for (var k = 0; k < Kernels; k++)
+        {
+            perKernel[k] = _logWeights[k];
+        }
+
+        for (var d = 0; d < _dims.Length; d++)
+        {
+            var dim = _dims[d];
+            if (dim.IsCategorical)
+            {
+                var c = (int)x[d];
+                var rows = _categorical[d];
+                for (var k = 0; k < Kernels; k++)
+                {
+                    perKernel[k] += Math.Log(rows[k][c]);
+                }
+
+                continue;
+            }
+
+            var mus = _mus[d];
+            var sigmas = _sigmas[d];
+            var logZ = _logZ[d];
+            if (dim.ModelStep is { } q)
+            {
+                var lo = Math.Max(x[d] - (q / 2), dim.Low);
+                var hi = Math.Min(x[d] + (q / 2), dim.High);
+                for (var k = 0; k < Kernels; k++)
+                {
+                    var mass = Gaussian.Mass((lo - mus[k]) / sigmas[k], (hi - mus[k]) / sigmas[k]);
+                    perKernel[k] += Math.Log(Math.Max(mass, 1e-300)) - logZ[k];
+                }
+            }
+            else
+            {
+                for (var k = 0; k < Kernels; k++)
+                {
+                    var z = (x[d] - mus[k]) / sigmas[k];
+                    perKernel[k] += Gaussian.LogPdf(z) - (_normalized ? Math.Log(sigmas[k]) : 0) - logZ[k];
+                }
+            }
+        }
+
+        return Gaussian.LogSumExp(perKernel);
+    }
+
+    private static double Snap(Dimension dim, double v, double q)
+    {
+        var first = dim.Low + (q / 2);
+        var k = Math.Round((v - first) / q);
+        var last = Math.Round((dim.High - (q / 2) - first) / q);
+        return first + (Math.Clamp(k, 0, last) * q);
+    }
+}
+
+/// <summary>TPE's settings, with Optuna's defaults.</summary>
+internal sealed record TpeSettings(
+    int StartupTrials = 10,
+    int EiCandidates = 24,
+    double Gamma = 0.1,
+    double PriorWeight = 1.0,
+    bool ConsiderMagicClip = true,
+    bool ConsiderEndpoints = false,
+    bool NormalizedKernels = false)
+{
+    /// <summary>Optuna's default_gamma: ceil(0.1 n) observations below, at most 25.</summary>
+    public int Below(int n) => Math.Min((int)Math.Ceiling(Gamma * n), 25);
+
+    /// <summary>Optuna's default_weights: flat for the newest 25 observations, a linear ramp from 1/n for older ones.</summary>
+    public static double DefaultWeight(int i, int n)
+    {
+        if (n < 25 || i >= n - 25)
+        {
+            return 1.0;
+        }
+
+        var m = n - 25;
+        return m == 1 ? 1.0 / n : (1.0 / n) + ((1.0 - (1.0 / n)) * i / (m - 1));
+    }
+}
