@@ -399,7 +399,9 @@ public sealed class ExperimentReconciler(
                 if (trial.Values(TuningSearch.Objectives(experiment.Spec)) is null)
                 {
                     // Metrics printed last may still be on their way into the run: give them a moment before giving up.
-                    var since = time.GetUtcNow() - (jobStatus.CompletionTime ?? time.GetUtcNow());
+                    // Counted from when the TrainJob was seen to succeed: an adopted trial may have ended long before, while no one was listening.
+                    var succeededAt = jobStatus.Conditions?.FirstOrDefault(c => c.Type == TrainJobReconciler.ConditionSucceeded)?.LastTransitionTime;
+                    var since = time.GetUtcNow() - (succeededAt ?? jobStatus.CompletionTime ?? time.GetUtcNow());
                     if (since < _options.MetricsGracePeriod)
                     {
                         result.Phase = TrialPhase.Running;
@@ -407,6 +409,15 @@ public sealed class ExperimentReconciler(
                         return _options.MetricsGracePeriod - since;
                     }
 
+                    // Lines printed while no control plane was listening (a restart) never reached the run: read them from the log.
+                    if (await BackfillFromLogAsync(experiment.Spec, job, result.RunId, cancellationToken).ConfigureAwait(false))
+                    {
+                        result.Observation = await ObserveAsync(experiment.Spec, result.RunId, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                if (trial.Values(TuningSearch.Objectives(experiment.Spec)) is null)
+                {
                     var missing = string.Join(", ", TuningSearch.Objectives(experiment.Spec).Select(o => o.Name));
                     result.Phase = TrialPhase.MetricsUnavailable;
                     result.Reason = ReasonMetricsUnavailable;
@@ -424,6 +435,43 @@ public sealed class ExperimentReconciler(
                 await LogTrialParamsAsync(trial, cancellationToken).ConfigureAwait(false);
                 return null;
         }
+    }
+
+    /// <summary>Logs into the run the series of every objective or additional metric the trial printed as <c>name=value</c> but the run lacks.</summary>
+    private async Task<bool> BackfillFromLogAsync(ExperimentSpec spec, TrainJob job, string? runId, CancellationToken cancellationToken)
+    {
+        if (runId is null || job.Status?.Attempts is not { } attempt || attempt < 1)
+        {
+            return false;
+        }
+
+        var run = await metadata.GetRunAsync(runId, cancellationToken).ConfigureAwait(false);
+        var wanted = MetricNames(spec).Where(name => !run.Data.Metrics.Any(m => m.Key == name)).ToHashSet(StringComparer.Ordinal);
+        if (wanted.Count == 0)
+        {
+            return false;
+        }
+
+        var parser = new StdoutMetrics();
+        var found = new List<Metric>();
+        var timestamp = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var multiReplica = (job.Spec.Replicas ?? 1) > 1;
+        await foreach (var line in runtime.ReadLogsAsync(TrainJobWorkloads.WorkloadId(job, attempt), follow: false, cancellationToken).ConfigureAwait(false))
+        {
+            // Rank 0's lines only, as the runtime reports metrics.
+            var text = multiReplica ? (line.StartsWith("[0] ", StringComparison.Ordinal) ? line[4..] : null) : line;
+            if (text is not null)
+            {
+                found.AddRange(parser.Parse(text, timestamp).Where(m => wanted.Contains(m.Key)));
+            }
+        }
+
+        foreach (var chunk in found.Chunk(LogBatch.MaxMetrics))
+        {
+            await metadata.LogBatchAsync(runId, new LogBatch(Metrics: chunk), cancellationToken).ConfigureAwait(false);
+        }
+
+        return found.Count > 0;
     }
 
     private async Task ConsiderStoppingAsync(TuningExperiment experiment, TrialState trial, List<TrialState> trials, Engine.IEarlyStoppingRule rule, CancellationToken cancellationToken)

@@ -4,7 +4,7 @@ namespace Capstan.Core.ControlPlane;
 public sealed class ExperimentReconcilerOptions
 {
     /// <summary>How long a succeeded trial's metrics may take to land in its run before the trial counts as MetricsUnavailable.</summary>
-    public TimeSpan MetricsGracePeriod { get; set; } = TimeSpan.FromSeconds(5);
+    public TimeSpan MetricsGracePeriod { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How often running trials are looked at for early stopping (metrics arrive without an event).</summary>
     public TimeSpan EarlyStoppingInterval { get; set; } = TimeSpan.FromMilliseconds(500);

@@ -80,6 +80,14 @@ public static class TuningSearch
             return;
         }
 
+        if (spec.Algorithm is { AlgorithmName: { Length: > 0 } algorithmName } && Engine.SearchAlgorithms.Canonical(algorithmName) is null)
+        {
+            var hint = s_katibOnly.TryGetValue(algorithmName, out var why)
+                ? why
+                : SpellingSuggestion.Closest(algorithmName, Engine.SearchAlgorithms.Names) is { } close ? $"did you mean '{close}'?" : "unknown algorithm";
+            validation.Error("spec.algorithm.algorithmName", $"'{algorithmName}': {hint} (supported: {string.Join(", ", Engine.SearchAlgorithms.Names)})");
+        }
+
         var spaceErrors = Engine.SearchSpace.Validate(parameters.Select(p => p.Parameter));
         foreach (var error in spaceErrors)
         {
@@ -96,14 +104,7 @@ public static class TuningSearch
         var space = Engine.SearchSpace.Create(parameters.Select(p => p.Parameter));
         if (spec.Algorithm is { AlgorithmName: { Length: > 0 } name } algorithm)
         {
-            if (Engine.SearchAlgorithms.Canonical(name) is null)
-            {
-                var hint = s_katibOnly.TryGetValue(name, out var why)
-                    ? why
-                    : SpellingSuggestion.Closest(name, Engine.SearchAlgorithms.Names) is { } close ? $"did you mean '{close}'?" : "unknown algorithm";
-                validation.Error("spec.algorithm.algorithmName", $"'{name}': {hint} (supported: {string.Join(", ", Engine.SearchAlgorithms.Names)})");
-            }
-            else
+            if (Engine.SearchAlgorithms.Canonical(name) is not null)
             {
                 var errors = Engine.SearchAlgorithms.Validate(name, space, objectives, Settings(algorithm.AlgorithmSettings));
                 Report(errors, "spec.algorithm", algorithm.AlgorithmSettings, parameters, validation);
