@@ -13,6 +13,10 @@ if (args.Contains("serving"))
 {
     await ServingBenchmark.RunAsync(report, quick);
 }
+else if (args.Contains("dashboard"))
+{
+    await DashboardBenchmark.RunAsync(report, quick);
+}
 else if (args.Contains("controlplane"))
 {
     await ControlPlaneBenchmark.RunAsync(report, quick);

@@ -6,6 +6,7 @@ using Capstan.Core.ControlPlane;
 using Capstan.Core.Storage;
 using Capstan.Server.Api;
 using Capstan.Server.ControlPlane;
+using Capstan.Server.Dashboard;
 using Capstan.Server.Health;
 using Capstan.Server.Hosting;
 using Capstan.Server.Mlflow;
@@ -126,9 +127,11 @@ public static class CapstanServer
         {
             builder.Services.AddSingleton(resources);
 
-            // Jobs run only where there is a home to keep their working folders in.
+            // Jobs run only where there is a home to keep their working folders in, and one control plane per home.
             if (runtimeRoot is not null)
             {
+                var controlPlaneLock = ControlPlaneLock.Acquire(runtimeRoot);
+                builder.Services.AddSingleton(_ => controlPlaneLock);
                 builder.Services.AddControlPlane(runtimeRoot);
             }
         }
@@ -136,6 +139,9 @@ public static class CapstanServer
         builder.Services.AddCapstanApis();
 
         var app = builder.Build();
+
+        // Resolved once so the container owns it: the lock is released when the server is disposed.
+        _ = app.Services.GetService<ControlPlaneLock>();
         app.UseMiddleware<ApiErrorMiddleware>();
         app.UseRouting();
         app.UseMiddleware<EncodedSlashMiddleware>();
@@ -147,6 +153,7 @@ public static class CapstanServer
         app.MapResourceApi();
         app.MapTrainJobLogApi();
         app.MapOpenApi();
+        app.MapDashboard();
 
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(CapstanServer));
         app.Lifetime.ApplicationStarted.Register(() => Log.Listening(logger, string.Join(", ", app.Urls), home));

@@ -3,8 +3,6 @@ using Capstan.Cli.Hosting;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
 using Capstan.Core.Runtime;
-using Capstan.Server;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Spectre.Console;
 
@@ -31,10 +29,10 @@ public static class RunCommand
             }
 
             var home = Backend.ResolveHome(context).EnsureCreated();
-            WebApplication app;
+            EmbeddedControlPlane plane;
             try
             {
-                app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, ct);
+                plane = await EmbeddedControlPlane.StartAsync(home, ct);
             }
             catch (InvalidOperationException ex)
             {
@@ -42,20 +40,17 @@ public static class RunCommand
                 return ExitCodes.Unavailable;
             }
 
-            await using var disposeApp = app;
-            await app.StartAsync(ct);
-            try
+            await using (plane)
             {
-                return await RunAsync(context, app.Services, loaded, ct);
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                await StopJobsAsync(context, app.Services, loaded);
-                throw;
-            }
-            finally
-            {
-                await app.StopAsync(CancellationToken.None);
+                try
+                {
+                    return await RunAsync(context, plane.Services, loaded, ct);
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested)
+                {
+                    await StopJobsAsync(context, plane.Services, loaded);
+                    throw;
+                }
             }
         });
         return command;

@@ -258,6 +258,18 @@ public sealed class TrainJobReconciler(
             return await FailAsync(job, null, "InvalidSpec", e.Message, cancellationToken).ConfigureAwait(false);
         }
 
+        // activeDeadlineSeconds bounds the whole job, as a Kubernetes Job's does: a retry gets only what is left of it.
+        if (spec.ActiveDeadlineSeconds is { } deadline && status.StartTime is { } started)
+        {
+            var left = TimeSpan.FromSeconds(deadline) - (time.GetUtcNow() - started);
+            if (left <= TimeSpan.Zero)
+            {
+                return await FailAsync(job, null, WorkloadReasons.DeadlineExceeded, $"activeDeadlineSeconds {deadline} passed before attempt {attempt} could start", cancellationToken).ConfigureAwait(false);
+            }
+
+            spec = spec with { ActiveDeadlineSeconds = Math.Max(1, (long)Math.Ceiling(left.TotalSeconds)) };
+        }
+
         var workload = await runtime.SubmitAsync(spec, cancellationToken).ConfigureAwait(false);
         _runIds[spec.WorkloadId] = run.Info.RunId;
         if (status.Attempts != attempt)
@@ -466,7 +478,7 @@ public sealed class TrainJobReconciler(
             return ReconcileResult.After(due - now);
         }
 
-        status.StartTime = null;
+        // status.StartTime stays the first attempt's: the job's deadline counts from it.
         return await SubmitAttemptAsync(job, attempt + 1, cancellationToken).ConfigureAwait(false);
     }
 

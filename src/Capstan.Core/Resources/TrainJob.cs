@@ -121,6 +121,7 @@ public sealed class TrainJobStatus : ResourceStatus
 {
     public TrainJobPhase? Phase { get; set; }
 
+    /// <summary>When the first attempt started running; <c>activeDeadlineSeconds</c> counts from here, across retries.</summary>
     public DateTimeOffset? StartTime { get; set; }
 
     public DateTimeOffset? CompletionTime { get; set; }

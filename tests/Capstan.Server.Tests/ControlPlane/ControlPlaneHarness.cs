@@ -14,11 +14,14 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
 
-    private ControlPlaneHarness(string root, SqliteMetadataStore store, FolderArtifactStore artifacts)
+    private readonly Core.Storage.IMetadataStore _metadata;
+
+    private ControlPlaneHarness(string root, SqliteMetadataStore store, FolderArtifactStore artifacts, Func<Core.Storage.IMetadataStore, Core.Storage.IMetadataStore>? metadata)
     {
         Root = root;
         Store = store;
         Artifacts = artifacts;
+        _metadata = metadata?.Invoke(store) ?? store;
         Open();
     }
 
@@ -36,11 +39,12 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 
     public ExperimentReconciler Experiments { get; private set; } = null!;
 
-    public static async Task<ControlPlaneHarness> StartAsync(bool runLoop = true)
+    /// <param name="metadata">Wraps the tracking store the reconciler sees (to inject faults); the resource store stays the real one.</param>
+    public static async Task<ControlPlaneHarness> StartAsync(bool runLoop = true, Func<Core.Storage.IMetadataStore, Core.Storage.IMetadataStore>? metadata = null)
     {
         var root = Directory.CreateTempSubdirectory("capstan-cp-").FullName;
         var store = await SqliteMetadataStore.OpenAsync(Path.Combine(root, "capstan.db"));
-        var harness = new ControlPlaneHarness(root, store, new FolderArtifactStore(Path.Combine(root, "artifacts")));
+        var harness = new ControlPlaneHarness(root, store, new FolderArtifactStore(Path.Combine(root, "artifacts")), metadata);
         if (runLoop)
         {
             await harness.Service.StartAsync(CancellationToken.None);
@@ -71,7 +75,7 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
             Gpus = 0,
             TerminationGracePeriod = TimeSpan.FromSeconds(1),
         });
-        Reconciler = new TrainJobReconciler(Store, Runtime, Store, Artifacts, TimeProvider.System, new TrainJobReconcilerOptions
+        Reconciler = new TrainJobReconciler(Store, Runtime, _metadata, Artifacts, TimeProvider.System, new TrainJobReconcilerOptions
         {
             BackoffBase = TimeSpan.FromMilliseconds(50),
             BackoffCap = TimeSpan.FromMilliseconds(400),

@@ -141,6 +141,25 @@ public sealed class TrainJobReconcilerTests
     }
 
     [Fact]
+    public async Task Deadline_SpansRetries_JobFailsWithDeadlineExceededBeforeBackoffLimit()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync();
+        await plane.ApplyAsync(Job("flaky", "sleep 0.7; exit 1", """
+              restartPolicy: OnFailure
+              backoffLimit: 20
+              activeDeadlineSeconds: 2
+            """));
+
+        var job = await plane.WaitForFinishAsync("flaky");
+
+        // Each attempt alone is well inside the deadline; only a deadline over the whole job ends it early.
+        Assert.Equal(TrainJobPhase.Failed, job.Status!.Phase);
+        Assert.Equal("DeadlineExceeded", job.Status.Conditions!.Single(c => c.Type == TrainJobReconciler.ConditionFailed).Reason);
+        Assert.InRange(job.Status.Attempts!.Value, 2, 20);
+        Assert.InRange((job.Status.CompletionTime!.Value - job.Status.StartTime!.Value).TotalSeconds, 1.5, 6);
+    }
+
+    [Fact]
     public async Task TwoReplicas_BothRanks_SeeWorldSizeTwo()
     {
         await using var plane = await ControlPlaneHarness.StartAsync();
