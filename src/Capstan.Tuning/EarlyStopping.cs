@@ -18,7 +18,7 @@ public interface IEarlyStoppingRule
 /// <summary>Early-stopping rules by Katib's name.</summary>
 public static class EarlyStoppingRules
 {
-    public static IReadOnlyList<string> Names { get; } = ["medianstop"];
+    public static IReadOnlyList<string> Names { get; } = ["medianstop", "successivehalving"];
 
     public static IReadOnlyList<TuningError> Validate(string name, Objective objective, IReadOnlyList<AlgorithmSetting>? settings = null)
     {
@@ -41,6 +41,15 @@ public static class EarlyStoppingRules
             var startStep = reader.Long("start_step", 4, min: 0);
             reader.RejectUnknown();
             rule = list.Count == 0 ? new MedianStoppingRule(objective, minTrials, startStep) : null;
+        }
+        else if (n is "successivehalving" or "successive-halving" or "asha" or "successivehalvingpruner")
+        {
+            var reader = new SettingsReader("successivehalving", settings, list);
+            var minResource = reader.Long("min_resource", 1, min: 1);
+            var eta = reader.Double("reduction_factor", 3, e => e > 1, "greater than 1");
+            var rate = reader.Int("min_early_stopping_rate", 0, min: 0);
+            reader.RejectUnknown();
+            rule = list.Count == 0 ? new SuccessiveHalvingRule(objective, minResource, eta, rate) : null;
         }
         else
         {
@@ -110,5 +119,60 @@ public sealed class MedianStoppingRule(Objective objective, int minTrialsRequire
         values.Sort();
         var n = values.Count;
         return n % 2 == 1 ? values[n / 2] : (values[(n / 2) - 1] + values[n / 2]) / 2;
+    }
+}
+
+/// <summary>
+/// Asynchronous successive halving over a trial's own steps (Optuna's SuccessiveHalvingPruner, with its settings
+/// <c>min_resource</c>, <c>reduction_factor</c> and <c>min_early_stopping_rate</c>): rung k is step
+/// min_resource·η^(k + rate). When a trial reaches a rung, it goes on only if its value there is within the best
+/// 1/η of the values every trial reported at that rung (the best one when fewer than η have); otherwise it stops.
+/// </summary>
+public sealed class SuccessiveHalvingRule(Objective objective, long minResource = 1, double reductionFactor = 3, int minEarlyStoppingRate = 0) : IEarlyStoppingRule
+{
+    public string Name => "successivehalving";
+
+    public StopDecision ShouldStop(Trial trial, long step, IReadOnlyList<Trial> history)
+    {
+        var rung = -1;
+        while (RungStep(rung + 1) <= step)
+        {
+            rung++;
+        }
+
+        if (rung < 0)
+        {
+            return StopDecision.Continue($"step {step} is before the first rung at step {RungStep(0)}");
+        }
+
+        var rungStep = RungStep(rung);
+        var mine = ValueAt(trial, rungStep);
+        if (mine is not { } value)
+        {
+            return StopDecision.Continue($"no value reported at rung step {rungStep}");
+        }
+
+        var competing = history.Where(t => t.Number != trial.Number).Select(t => ValueAt(t, rungStep)).OfType<double>().Append(value)
+            .Select(objective.Loss).Order().ToArray();
+        var promotable = Math.Max(0, (int)Math.Floor(competing.Length / reductionFactor) - 1);
+        var threshold = competing[promotable];
+        return objective.Loss(value) <= threshold
+            ? StopDecision.Continue($"{objective.Name} {value:G6} at step {rungStep} is within the best 1/{reductionFactor:G3} of {competing.Length} trials")
+            : new StopDecision(true, $"{objective.Name} {value:G6} at step {rungStep} is outside the best 1/{reductionFactor:G3} of {competing.Length} trials at that rung");
+    }
+
+    private long RungStep(int rung) => (long)Math.Round(minResource * Math.Pow(reductionFactor, rung + minEarlyStoppingRate));
+
+    /// <summary>The value a trial reported at exactly the rung's step, or its last one before it if it went past.</summary>
+    private static double? ValueAt(Trial trial, long step)
+    {
+        var values = trial.IntermediateValues;
+        if (values.Count == 0 || values.Max(v => v.Step) < step)
+        {
+            return null;
+        }
+
+        var at = values.Where(v => v.Step <= step && double.IsFinite(v.Value)).OrderBy(v => v.Step).LastOrDefault();
+        return at == default ? null : at.Value;
     }
 }

@@ -3,7 +3,7 @@ namespace Capstan.Tuning;
 /// <summary>The standard normal distribution: density, distribution function and tail masses.</summary>
 internal static class Gaussian
 {
-    private const double LogSqrt2Pi = 0.91893853320467274178;
+    public const double LogSqrt2Pi = 0.91893853320467274178;
 
     // Numerical Recipes' erfcc coefficients, from the highest power of t down to t¹.
     private static readonly double[] s_erfcCoefficients = [-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368];
@@ -18,6 +18,11 @@ internal static class Gaussian
     /// <summary>Φ(b) − Φ(a) for a ≤ b, computed on the side of zero where it does not cancel.</summary>
     public static double Mass(double a, double b)
     {
+        if (a < -8.5 && b > 8.5)
+        {
+            return 1;
+        }
+
         if (a >= 0)
         {
             return 0.5 * (Erfc(a / Math.Sqrt(2)) - Erfc(b / Math.Sqrt(2)));

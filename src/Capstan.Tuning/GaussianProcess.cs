@@ -47,7 +47,7 @@ internal sealed class GaussianProcess
         var bestValue = double.PositiveInfinity;
         foreach (var start in starts)
         {
-            var (theta, value) = NelderMead(Negative, start, 0.5, 60 * (d + 2));
+            var (theta, value) = NelderMead(Negative, start, 0.5, 40 * (d + 2));
             if (value < bestValue)
             {
                 bestValue = value;

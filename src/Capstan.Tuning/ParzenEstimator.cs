@@ -12,13 +12,17 @@ namespace Capstan.Tuning;
 /// </summary>
 internal sealed class ParzenEstimator
 {
+    private const double FarTail = 8.5;
+
     private readonly Dimension[] _dims;
     private readonly double[] _logWeights;
     private readonly double[] _weights;
     private readonly double[][] _mus;
     private readonly double[][] _sigmas;
     private readonly double[][] _logZ;
+    private readonly double[][] _continuousOffset;
     private readonly double[][][] _categorical;
+    private readonly double[][][] _logCategorical;
     private readonly bool _normalized;
 
     public ParzenEstimator(Dimension[] dims, double[][] observations, double[]? observationWeights, TpeSettings settings, bool multivariate)
@@ -40,34 +44,46 @@ internal sealed class ParzenEstimator
         _mus = new double[dims.Length][];
         _sigmas = new double[dims.Length][];
         _logZ = new double[dims.Length][];
+        _continuousOffset = new double[dims.Length][];
         _categorical = new double[dims.Length][][];
+        _logCategorical = new double[dims.Length][][];
         var sigma0 = 0.2 * Math.Pow(Math.Max(n, 1), -1.0 / (dims.Length + 4));
         for (var d = 0; d < dims.Length; d++)
         {
             var dim = dims[d];
             if (dim.IsCategorical)
             {
-                var rows = new double[kernels][];
+                // A kernel's row depends only on the category it was observed at (the prior's is uniform), so the
+                // rows are shared: one per category plus the prior's.
                 var fill = settings.PriorWeight / kernels;
-                for (var k = 0; k < kernels; k++)
+                var shared = new double[dim.Choices + 1][];
+                for (var c = 0; c <= dim.Choices; c++)
                 {
                     var row = new double[dim.Choices];
                     Array.Fill(row, fill);
-                    if (k < n)
+                    if (c < dim.Choices)
                     {
-                        row[(int)observations[k][d]] += 1;
+                        row[c] += 1;
                     }
 
-                    var s = row.Sum();
-                    for (var c = 0; c < row.Length; c++)
+                    var sum = row.Sum();
+                    for (var j = 0; j < row.Length; j++)
                     {
-                        row[c] /= s;
+                        row[j] /= sum;
                     }
 
-                    rows[k] = row;
+                    shared[c] = row;
+                }
+
+                var rows = new double[kernels][];
+                for (var k = 0; k < kernels; k++)
+                {
+                    rows[k] = shared[k < n ? (int)observations[k][d] : dim.Choices];
                 }
 
                 _categorical[d] = rows;
+                var logShared = shared.Select(r => r.Select(p => Math.Log(p)).ToArray()).ToArray();
+                _logCategorical[d] = Enumerable.Range(0, kernels).Select(k => logShared[k < n ? (int)observations[k][d] : dim.Choices]).ToArray();
                 continue;
             }
 
@@ -87,7 +103,14 @@ internal sealed class ParzenEstimator
             }
             else
             {
-                var order = Enumerable.Range(0, kernels).OrderBy(k => mus[k]).ToArray();
+                var order = new int[kernels];
+                var keys = (double[])mus.Clone();
+                for (var k = 0; k < kernels; k++)
+                {
+                    order[k] = k;
+                }
+
+                Array.Sort(keys, order);
                 var sorted = new double[kernels + 2];
                 sorted[0] = low;
                 sorted[^1] = high;
@@ -131,6 +154,7 @@ internal sealed class ParzenEstimator
             _mus[d] = mus;
             _sigmas[d] = sigmas;
             _logZ[d] = logZ;
+            _continuousOffset[d] = logZ.Select((z, k) => -Gaussian.LogSqrt2Pi - (_normalized ? Math.Log(sigmas[k]) : 0) - z).ToArray();
         }
     }
 
@@ -179,10 +203,10 @@ internal sealed class ParzenEstimator
             if (dim.IsCategorical)
             {
                 var c = (int)x[d];
-                var rows = _categorical[d];
+                var rows = _logCategorical[d];
                 for (var k = 0; k < Kernels; k++)
                 {
-                    perKernel[k] += Math.Log(rows[k][c]);
+                    perKernel[k] += rows[k][c];
                 }
 
                 continue;
@@ -197,16 +221,26 @@ internal sealed class ParzenEstimator
                 var hi = Math.Min(x[d] + (q / 2), dim.High);
                 for (var k = 0; k < Kernels; k++)
                 {
-                    var mass = Gaussian.Mass((lo - mus[k]) / sigmas[k], (hi - mus[k]) / sigmas[k]);
-                    perKernel[k] += Math.Log(Math.Max(mass, 1e-300)) - logZ[k];
+                    var a = (lo - mus[k]) / sigmas[k];
+                    var b = (hi - mus[k]) / sigmas[k];
+                    if (a > FarTail || b < -FarTail)
+                    {
+                        // The bin lies beyond 8.5 σ of this kernel: its mass (< 1e-17) cannot move the mixture,
+                        // whose prior kernel alone spans the whole range.
+                        perKernel[k] = double.NegativeInfinity;
+                        continue;
+                    }
+
+                    perKernel[k] += Math.Log(Math.Max(Gaussian.Mass(a, b), 1e-300)) - logZ[k];
                 }
             }
             else
             {
+                var offsets = _continuousOffset[d];
                 for (var k = 0; k < Kernels; k++)
                 {
                     var z = (x[d] - mus[k]) / sigmas[k];
-                    perKernel[k] += Gaussian.LogPdf(z) - (_normalized ? Math.Log(sigmas[k]) : 0) - logZ[k];
+                    perKernel[k] += offsets[k] - (0.5 * z * z);
                 }
             }
         }

@@ -58,4 +58,17 @@ public class EarlyStoppingTests
         var error = Assert.Single(EarlyStoppingRules.Validate("medianstop", Objective.Minimize("l"), [new AlgorithmSetting("start_step", "-1")]));
         Assert.Equal("start_step", error.Field);
     }
+
+    [Fact]
+    public void SuccessiveHalving_AtARung_KeepsOnlyTheBestThird()
+    {
+        // Nine trials reached step 3 (the rung for min_resource 1, reduction_factor 3, rung 1) with values 1..9.
+        var history = Enumerable.Range(0, 9).Select(i => Curve(i, TrialState.Running, 10, 10, i + 1)).ToArray();
+        var rule = EarlyStoppingRules.Create("successivehalving", Objective.Minimize("loss"), [new AlgorithmSetting("min_resource", "1"), new AlgorithmSetting("reduction_factor", "3")]);
+
+        var stopped = history.Where(t => rule.ShouldStop(t, 3, history).Stop).Select(t => t.Number).ToArray();
+
+        Assert.Equal([3, 4, 5, 6, 7, 8], stopped);
+        Assert.False(rule.ShouldStop(history[8], 2, history).Stop); // step 2 is between rungs 1 and 3: judged at rung 1, where all tie
+    }
 }

@@ -25,10 +25,11 @@ public class MultiObjectiveTests
     {
         var space = Optimization.Box(4, 0, 1);
         var settings = name == "nsga2" ? new[] { new AlgorithmSetting("population_size", "20") } : [];
+        var trials = name == "nsga2" ? 160 : 60;
         var searched = Enumerable.Range(0, 3).Select(seed =>
-            Hypervolume(Optimization.Run(SearchAlgorithms.Create(name, space, s_two, settings, seed), Zdt1, 120))).ToArray();
+            Hypervolume(Optimization.Run(SearchAlgorithms.Create(name, space, s_two, settings, seed), Zdt1, trials))).ToArray();
         var random = Enumerable.Range(0, 3).Select(seed =>
-            Hypervolume(Optimization.Run(SearchAlgorithms.Create("random", space, s_two, seed: seed), Zdt1, 120))).ToArray();
+            Hypervolume(Optimization.Run(SearchAlgorithms.Create("random", space, s_two, seed: seed), Zdt1, trials))).ToArray();
 
         Assert.True(Optimization.Median(searched) > Optimization.Median(random), $"{name} hypervolume {Optimization.Median(searched)} vs random {Optimization.Median(random)}");
     }

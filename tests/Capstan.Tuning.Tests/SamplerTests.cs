@@ -145,8 +145,8 @@ public class SamplerTests
             return Math.Pow(x2 - (5.1 / (4 * Math.PI * Math.PI) * x1 * x1) + (5 / Math.PI * x1) - 6, 2) + (10 * (1 - (1 / (8 * Math.PI))) * Math.Cos(x1)) + 10;
         }
 
-        var bo = Enumerable.Range(0, 5).Select(seed => Optimization.Best("bayesianoptimization", space, Branin, 30, seed)).ToArray();
-        var random = Enumerable.Range(0, 5).Select(seed => Optimization.Best("random", space, Branin, 30, seed)).ToArray();
+        var bo = Enumerable.Range(0, 3).Select(seed => Optimization.Best("bayesianoptimization", space, Branin, 25, seed)).ToArray();
+        var random = Enumerable.Range(0, 3).Select(seed => Optimization.Best("random", space, Branin, 25, seed)).ToArray();
 
         Assert.True(Optimization.Median(bo) < 0.6, $"GP-BO median best {Optimization.Median(bo)} (optimum 0.398)");
         Assert.True(Optimization.Median(bo) < Optimization.Median(random), $"GP-BO {Optimization.Median(bo)} vs random {Optimization.Median(random)}");
