@@ -5,14 +5,21 @@ namespace Capstan.Bench;
 /// <summary>Collects measured figures with their baselines and targets, and prints them as one table.</summary>
 public sealed class Report
 {
-    private readonly List<(string Name, string Figure, string Baseline, string Target, bool Met)> _rows = [];
+    private readonly List<(string Name, string Figure, string Baseline, string Target, bool? Met)> _rows = [];
 
-    public bool AllTargetsMet => _rows.TrueForAll(r => r.Met);
+    public bool AllTargetsMet => _rows.TrueForAll(r => r.Met != false);
 
     public void Add(string name, string figure, string baseline, string target, bool met)
     {
         _rows.Add((name, figure, baseline, target, met));
-        Console.Error.WriteLine($"  {name}: {figure}  [{baseline}]  target {target} {(met ? "met" : "MISSED")}");
+        Console.Error.WriteLine($"  {name}: {figure}  [{baseline}]  target {target} {(met ? "PASS" : "MISS")}");
+    }
+
+    /// <summary>A figure printed for context, with no target of its own.</summary>
+    public void Info(string name, string figure, string baseline)
+    {
+        _rows.Add((name, figure, baseline, "-", null));
+        Console.Error.WriteLine($"  {name}: {figure}  [{baseline}]");
     }
 
     public void Print()
@@ -25,11 +32,11 @@ public sealed class Report
             Math.Max(6, _rows.Max(r => r.Target.Length)),
         };
         Console.WriteLine();
-        Console.WriteLine(Row("benchmark", "figure", "baseline, same run", "target", "met"));
-        Console.WriteLine(Row(new string('-', widths[0]), new string('-', widths[1]), new string('-', widths[2]), new string('-', widths[3]), "---"));
+        Console.WriteLine(Row("benchmark", "figure", "baseline, same run", "target", "result"));
+        Console.WriteLine(Row(new string('-', widths[0]), new string('-', widths[1]), new string('-', widths[2]), new string('-', widths[3]), "------"));
         foreach (var r in _rows)
         {
-            Console.WriteLine(Row(r.Name, r.Figure, r.Baseline, r.Target, r.Met ? "yes" : "NO"));
+            Console.WriteLine(Row(r.Name, r.Figure, r.Baseline, r.Target, r.Met switch { true => "PASS", false => "MISS", null => "info" }));
         }
 
         string Row(string a, string b, string c, string d, string e) =>

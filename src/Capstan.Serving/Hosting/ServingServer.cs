@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 
 namespace Capstan.Serving.Hosting;
@@ -55,7 +56,11 @@ public static class ServingServer
         builder.Services.AddSingleton(repository);
         builder.Services.AddSingleton(repository.Metrics);
         builder.Services.AddSingleton<InferenceService>();
+        builder.Services.AddSingleton<OipGrpcService>(); // one instance, not one activation per call
         builder.Services.AddGrpc();
+
+        // ASP.NET Core logs every request at Information (4 lines each): that is most of a small request's cost.
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
         var app = builder.Build();
         app.MapOipRestApi();

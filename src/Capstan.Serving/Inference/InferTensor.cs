@@ -90,6 +90,20 @@ public sealed class InferRequest : IDisposable
     /// <summary>Empty: every output of the model.</summary>
     public List<RequestedOutput> Outputs { get; } = [];
 
+    /// <summary>The input named <paramref name="name"/>, or null (a loop, not a capturing lambda: this is on every request's path).</summary>
+    internal static InferTensor? FindInput(List<InferTensor> inputs, string name)
+    {
+        foreach (var input in inputs)
+        {
+            if (input.Name == name)
+            {
+                return input;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>The request-level <c>binary_data_output</c> parameter: every output as binary.</summary>
     public bool BinaryDataOutput { get; set; }
 

@@ -18,6 +18,8 @@ public sealed class LoadedModel
     private readonly InferenceSession _session;
     private readonly RunOptions _runOptions = new();
     private readonly ModelBatcher _batcher;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
     private int _references = 1;
 
     private LoadedModel(InferenceSession session, ModelMetadata metadata, ModelOptions options, ServingMetrics metrics)
@@ -28,6 +30,8 @@ public sealed class LoadedModel
         CanBatch = options.MaxBatchSize > 1
             && metadata.Inputs.All(i => i.IsBatchable)
             && metadata.Outputs.All(o => o.IsBatchable);
+        _inputNames = [.. metadata.Inputs.Select(i => i.Name)];
+        _outputNames = [.. metadata.Outputs.Select(o => o.Name)];
         _batcher = new ModelBatcher(this, metrics);
     }
 
@@ -102,6 +106,9 @@ public sealed class LoadedModel
         }
     }
 
+    /// <summary>The RunOptions for runs that may overlap (no batching): never terminated, so one request cannot stop another's run.</summary>
+    internal RunOptions SharedRunOptions => _runOptions;
+
     /// <summary>Runs a validated request, through the batch queue when batching is on. The caller holds a reference.</summary>
     internal Task<InferResponse> InferAsync(InferRequest request, CancellationToken cancellationToken) =>
         _batcher.InferAsync(request, cancellationToken);
@@ -133,7 +140,7 @@ public sealed class LoadedModel
 
         foreach (var expected in Metadata.Inputs)
         {
-            if (!request.Inputs.Exists(i => i.Name == expected.Name))
+            if (InferRequest.FindInput(request.Inputs, expected.Name) is null)
             {
                 throw InferenceException.Invalid($"Missing input '{expected.Name}' ({expected.Datatype.Name()} {FormatShape(expected.Shape)}).");
             }
@@ -149,30 +156,31 @@ public sealed class LoadedModel
     }
 
     /// <summary>Runs requests of identical trailing shapes as one ONNX run concatenated along dimension 0, and splits the results.</summary>
-    internal InferResponse[] Run(IReadOnlyList<InferRequest> requests)
+    internal InferResponse[] Run(IReadOnlyList<InferRequest> requests, RunOptions runOptions)
     {
         var inputs = Metadata.Inputs;
-        var names = new string[inputs.Count];
         var values = new OrtValue[inputs.Count];
-        var rows = new long[requests.Count];
+        var rows = requests.Count == 1 ? null : new long[requests.Count];
         long totalRows = 0;
-        for (var r = 0; r < requests.Count; r++)
+        if (rows is not null)
         {
-            rows[r] = requests.Count == 1 ? 0 : requests[r].Inputs.Find(t => t.Name == inputs[0].Name)!.Shape[0];
-            totalRows += rows[r];
+            for (var r = 0; r < requests.Count; r++)
+            {
+                rows[r] = InferRequest.FindInput(requests[r].Inputs, inputs[0].Name)!.Shape[0];
+                totalRows += rows[r];
+            }
         }
 
         try
         {
             for (var i = 0; i < inputs.Count; i++)
             {
-                names[i] = inputs[i].Name;
                 values[i] = CreateInput(inputs[i], requests, totalRows);
             }
 
             var outputNames = SelectOutputs(requests);
             var started = Stopwatch.GetTimestamp();
-            using var results = _session.Run(_runOptions, names, values, outputNames);
+            using var results = _session.Run(runOptions, _inputNames, values, outputNames);
             var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
             return Split(requests, rows, totalRows, outputNames, results, onnxMicroseconds);
         }
@@ -191,10 +199,11 @@ public sealed class LoadedModel
 
     private static OrtValue CreateInput(TensorMetadata input, IReadOnlyList<InferRequest> requests, long totalRows)
     {
-        var first = requests[0].Inputs.Find(t => t.Name == input.Name)!;
-        var shape = (long[])first.Shape.Clone();
+        var first = InferRequest.FindInput(requests[0].Inputs, input.Name)!;
+        var shape = first.Shape;
         if (requests.Count > 1)
         {
+            shape = (long[])shape.Clone();
             shape[0] = totalRows;
         }
 
@@ -204,7 +213,7 @@ public sealed class LoadedModel
             var index = 0;
             foreach (var request in requests)
             {
-                foreach (var s in request.Inputs.Find(t => t.Name == input.Name)!.Strings!)
+                foreach (var s in InferRequest.FindInput(request.Inputs, input.Name)!.Strings!)
                 {
                     value.StringTensorSetElementAt(s.AsSpan(), index++);
                 }
@@ -218,7 +227,7 @@ public sealed class LoadedModel
         var offset = 0;
         foreach (var request in requests)
         {
-            var bytes = request.Inputs.Find(t => t.Name == input.Name)!.Bytes;
+            var bytes = InferRequest.FindInput(request.Inputs, input.Name)!.Bytes;
             bytes.CopyTo(destination[offset..]);
             offset += bytes.Length;
         }
@@ -228,14 +237,15 @@ public sealed class LoadedModel
 
     private string[] SelectOutputs(IReadOnlyList<InferRequest> requests)
     {
-        var wanted = new List<string>();
+        List<string>? wanted = null;
         foreach (var request in requests)
         {
             if (request.Outputs.Count == 0)
             {
-                return [.. Metadata.Outputs.Select(o => o.Name)];
+                return _outputNames;
             }
 
+            wanted ??= [];
             foreach (var output in request.Outputs)
             {
                 if (!wanted.Contains(output.Name))
@@ -245,75 +255,101 @@ public sealed class LoadedModel
             }
         }
 
-        return [.. wanted];
+        return wanted is null ? _outputNames : [.. wanted];
     }
 
-    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[] rows, long totalRows, string[] outputNames, IReadOnlyList<OrtValue> results, double onnxMicroseconds)
+    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, IReadOnlyList<OrtValue> results, double onnxMicroseconds)
     {
+        // Type and shape once per output, not once per request and output.
+        var outputs = new RunOutput[outputNames.Length];
+        for (var o = 0; o < outputNames.Length; o++)
+        {
+            outputs[o] = RunOutput.Of(outputNames[o], results[o], rows is null, totalRows);
+        }
+
         var responses = new InferResponse[requests.Count];
+        long rowOffset = 0;
         for (var r = 0; r < requests.Count; r++)
         {
             var request = requests[r];
-            var outputs = new List<InferTensor>(outputNames.Length);
-            long rowOffset = 0;
-            for (var p = 0; p < r; p++)
-            {
-                rowOffset += rows[p];
-            }
-
+            var rowCount = rows?[r] ?? 0;
+            var tensors = new List<InferTensor>(outputNames.Length);
             for (var o = 0; o < outputNames.Length; o++)
             {
-                if (request.Outputs.Count > 0 && !request.Outputs.Exists(x => x.Name == outputNames[o]))
+                if (request.Outputs.Count > 0 && !Requested(request.Outputs, outputNames[o]))
                 {
                     continue;
                 }
 
-                outputs.Add(SliceOutput(outputNames[o], results[o], requests.Count == 1, rowOffset, rows[r], totalRows));
+                tensors.Add(outputs[o].Slice(rows is null, rowOffset, rowCount, totalRows));
             }
 
-            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, outputs) { OnnxMicroseconds = onnxMicroseconds };
+            rowOffset += rowCount;
+            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, tensors) { OnnxMicroseconds = onnxMicroseconds };
         }
 
         return responses;
     }
 
-    private static InferTensor SliceOutput(string name, OrtValue value, bool whole, long rowOffset, long rowCount, long totalRows)
+    private static bool Requested(List<RequestedOutput> outputs, string name)
     {
-        var info = value.GetTensorTypeAndShape();
-        var shape = info.Shape;
-        var datatype = OipDatatypes.FromOnnx(info.ElementDataType)
-            ?? throw InferenceException.Invalid($"Output '{name}' has ONNX type {info.ElementDataType}, which the protocol cannot carry.");
-        if (!whole && (shape.Length == 0 || shape[0] != totalRows))
+        foreach (var output in outputs)
         {
-            throw new InvalidOperationException($"Output '{name}' of a batch of {totalRows} rows has shape {FormatShape(shape)}.");
-        }
-
-        var outShape = (long[])shape.Clone();
-        if (!whole)
-        {
-            outShape[0] = rowCount;
-        }
-
-        if (datatype == OipDatatype.Bytes)
-        {
-            var all = value.GetStringTensorAsArray();
-            if (whole)
+            if (output.Name == name)
             {
-                return new InferTensor(name, outShape, all);
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>One output of a run, read once: its datatype, shape and data.</summary>
+    private readonly struct RunOutput(string name, OrtValue value, OipDatatype datatype, long[] shape)
+    {
+        public static RunOutput Of(string name, OrtValue value, bool whole, long totalRows)
+        {
+            var info = value.GetTensorTypeAndShape();
+            var shape = info.Shape;
+            var datatype = OipDatatypes.FromOnnx(info.ElementDataType)
+                ?? throw InferenceException.Invalid($"Output '{name}' has ONNX type {info.ElementDataType}, which the protocol cannot carry.");
+            if (!whole && (shape.Length == 0 || shape[0] != totalRows))
+            {
+                throw new InvalidOperationException($"Output '{name}' of a batch of {totalRows} rows has shape {FormatShape(shape)}.");
             }
 
-            var perRow = all.Length / totalRows;
-            return new InferTensor(name, outShape, all.AsSpan((int)(rowOffset * perRow), (int)(rowCount * perRow)).ToArray());
+            return new RunOutput(name, value, datatype, shape);
         }
 
-        var bytes = value.GetTensorMutableRawData();
-        if (whole)
+        public InferTensor Slice(bool whole, long rowOffset, long rowCount, long totalRows)
         {
-            return InferTensor.Copy(name, datatype, outShape, bytes);
-        }
+            var outShape = (long[])shape.Clone();
+            if (!whole)
+            {
+                outShape[0] = rowCount;
+            }
 
-        var bytesPerRow = bytes.Length / (int)totalRows;
-        return InferTensor.Copy(name, datatype, outShape, bytes.Slice((int)rowOffset * bytesPerRow, (int)rowCount * bytesPerRow));
+            if (datatype == OipDatatype.Bytes)
+            {
+                var all = value.GetStringTensorAsArray();
+                if (whole)
+                {
+                    return new InferTensor(name, outShape, all);
+                }
+
+                var perRow = all.Length / totalRows;
+                return new InferTensor(name, outShape, all.AsSpan((int)(rowOffset * perRow), (int)(rowCount * perRow)).ToArray());
+            }
+
+            var bytes = value.GetTensorMutableRawData();
+            if (whole)
+            {
+                return InferTensor.Copy(name, datatype, outShape, bytes);
+            }
+
+            var bytesPerRow = bytes.Length / (int)totalRows;
+            return InferTensor.Copy(name, datatype, outShape, bytes.Slice((int)rowOffset * bytesPerRow, (int)rowCount * bytesPerRow));
+        }
     }
 
     private static bool ShapeMatches(long[] actual, long[] expected)

@@ -105,6 +105,21 @@ internal static class OipJsonRequestReader
 
     private static InferTensor ReadInput(ref Utf8JsonReader reader, int index, ReadOnlySpan<byte> binary, ref int binaryOffset)
     {
+        // Data decoded in the first pass is disposed if a later key turns out to be wrong.
+        InferTensor? decoded = null;
+        try
+        {
+            return ReadInputBody(ref reader, index, binary, ref binaryOffset, ref decoded);
+        }
+        catch
+        {
+            decoded?.Dispose();
+            throw;
+        }
+    }
+
+    private static InferTensor ReadInputBody(ref Utf8JsonReader reader, int index, ReadOnlySpan<byte> binary, ref int binaryOffset, ref InferTensor? decoded)
+    {
         string? name = null;
         long[]? shape = null;
         OipDatatype? datatype = null;
@@ -171,12 +186,20 @@ internal static class OipJsonRequestReader
             }
             else if (reader.ValueTextEquals("data"u8))
             {
-                // Keep a copy of the reader here and decode once name, shape and datatype are known,
-                // whatever order the client wrote the keys in.
                 Next(ref reader);
-                data = reader;
                 hasData = true;
-                reader.Skip();
+                if (name is not null && shape is not null && datatype is { } known && decoded is null)
+                {
+                    // The usual key order: decode in this one pass.
+                    decoded = ReadData(ref reader, name, known, shape, InferTensor.CountElements(shape));
+                }
+                else
+                {
+                    // Keep a copy of the reader here and decode once name, shape and datatype are known,
+                    // whatever order the client wrote the keys in.
+                    data = reader;
+                    reader.Skip();
+                }
             }
             else
             {
@@ -233,7 +256,12 @@ internal static class OipJsonRequestReader
             throw InferenceException.Invalid($"Input '{name}' has no 'data'.");
         }
 
-        return ReadData(ref data, name, type, shape, count);
+        if (decoded is not null && (decoded.Name != name || decoded.Datatype != type || !ReferenceEquals(decoded.Shape, shape)))
+        {
+            throw InferenceException.Invalid($"Input '{name}' repeats 'name', 'shape' or 'datatype' after its 'data'.");
+        }
+
+        return decoded ?? ReadData(ref data, name, type, shape, count);
     }
 
     private static InferTensor ReadData(ref Utf8JsonReader reader, string name, OipDatatype type, long[] shape, long count)
@@ -369,8 +397,14 @@ internal static class OipJsonRequestReader
 
         switch (type)
         {
+            case OipDatatype.Fp32 when JsonNumber.TryParseSingle(reader.ValueSpan, out var fast):
+                BinaryPrimitives.WriteSingleLittleEndian(slot, fast);
+                return true;
             case OipDatatype.Fp32 when reader.TryGetSingle(out var f):
                 BinaryPrimitives.WriteSingleLittleEndian(slot, f);
+                return true;
+            case OipDatatype.Fp64 when JsonNumber.TryParseDouble(reader.ValueSpan, out var fastDouble):
+                BinaryPrimitives.WriteDoubleLittleEndian(slot, fastDouble);
                 return true;
             case OipDatatype.Fp64 when reader.TryGetDouble(out var d):
                 BinaryPrimitives.WriteDoubleLittleEndian(slot, d);

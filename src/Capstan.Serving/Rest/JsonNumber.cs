@@ -1,0 +1,153 @@
+namespace Capstan.Serving.Rest;
+
+/// <summary>
+/// The fast path for JSON numbers in tensor data (most of an infer request's parsing time):
+/// Clinger's exact case — at most 19 significant digits forming a mantissa below 2^53 and a
+/// power of ten up to 22, where one IEEE multiplication or division is correctly rounded. Anything
+/// else (long mantissas, large exponents, subnormals, a float result exactly halfway between two
+/// floats) returns false and the caller parses it the general way, so results always equal
+/// <see cref="float.Parse(string)"/> / <see cref="double.Parse(string)"/>.
+/// The input is a number token Utf8JsonReader has already validated.
+/// </summary>
+internal static class JsonNumber
+{
+    private const ulong MaxExactMantissa = 1UL << 53;
+
+    /// <summary>2^-126, the smallest normal float.</summary>
+    private const double MinNormalSingle = 1.1754943508222875e-38;
+
+    private static readonly double[] s_powersOfTen =
+    [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+
+    public static bool TryParseDouble(ReadOnlySpan<byte> token, out double value)
+    {
+        value = 0;
+        if (!TryDecompose(token, out var negative, out var mantissa, out var exponent))
+        {
+            return false;
+        }
+
+        if (mantissa == 0)
+        {
+            value = negative ? -0.0 : 0.0;
+            return true;
+        }
+
+        if (mantissa > MaxExactMantissa || exponent < -22 || exponent > 22)
+        {
+            return false;
+        }
+
+        double result = mantissa;
+        result = exponent >= 0 ? result * s_powersOfTen[exponent] : result / s_powersOfTen[-exponent];
+        value = negative ? -result : result;
+        return true;
+    }
+
+    public static bool TryParseSingle(ReadOnlySpan<byte> token, out float value)
+    {
+        value = 0;
+        if (!TryParseDouble(token, out var exact))
+        {
+            return false;
+        }
+
+        // The double is the correctly rounded value; rounding it again to float is only wrong when
+        // it sits exactly halfway between two floats (the 29 dropped bits are 1000...0), or in the
+        // subnormal and overflow ranges where float's precision differs.
+        var magnitude = Math.Abs(exact);
+        if (magnitude != 0 && (magnitude < MinNormalSingle || magnitude > float.MaxValue))
+        {
+            return false;
+        }
+
+        if ((BitConverter.DoubleToInt64Bits(exact) & 0x1FFF_FFFF) == 0x1000_0000)
+        {
+            return false;
+        }
+
+        value = (float)exact;
+        return true;
+    }
+
+    /// <summary>Splits a JSON number into sign, decimal mantissa and power of ten; false past 19 significant digits.</summary>
+    private static bool TryDecompose(ReadOnlySpan<byte> token, out bool negative, out ulong mantissa, out int exponent)
+    {
+        mantissa = 0;
+        exponent = 0;
+        var i = 0;
+        negative = token.Length > 0 && token[0] == '-';
+        if (negative)
+        {
+            i++;
+        }
+
+        var digits = 0;
+        for (; i < token.Length && IsDigit(token[i]); i++)
+        {
+            if (!Append(ref mantissa, ref digits, token[i]))
+            {
+                return false;
+            }
+        }
+
+        if (i < token.Length && token[i] == '.')
+        {
+            for (i++; i < token.Length && IsDigit(token[i]); i++)
+            {
+                if (!Append(ref mantissa, ref digits, token[i]))
+                {
+                    return false;
+                }
+
+                exponent--;
+            }
+        }
+
+        if (i < token.Length && (token[i] == 'e' || token[i] == 'E'))
+        {
+            i++;
+            var sign = 1;
+            if (i < token.Length && (token[i] == '+' || token[i] == '-'))
+            {
+                sign = token[i] == '-' ? -1 : 1;
+                i++;
+            }
+
+            var written = 0;
+            for (; i < token.Length && IsDigit(token[i]); i++)
+            {
+                written = (written * 10) + (token[i] - '0');
+                if (written > 9999)
+                {
+                    return false;
+                }
+            }
+
+            exponent += sign * written;
+        }
+
+        return i == token.Length;
+    }
+
+    private static bool Append(ref ulong mantissa, ref int digits, byte digit)
+    {
+        if (mantissa == 0 && digit == '0')
+        {
+            return true; // leading zeros are not significant
+        }
+
+        if (++digits > 19)
+        {
+            return false;
+        }
+
+        mantissa = (mantissa * 10) + (ulong)(digit - '0');
+        return true;
+    }
+
+    private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
+}
