@@ -535,6 +535,7 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         await Task.Yield();
         var prefix = workload.Replicas.Count > 1;
         var outputs = workload.Replicas.Select(r => new ReplicaOutput(r.Folder, resume: adopted)).ToArray();
+        Array.ForEach(outputs, o => o.SavePosition());
         var parsers = workload.Replicas.Select(_ => new StdoutMetrics()).ToArray();
         var lines = new List<(bool IsStdout, string Line)>();
         var log = new FileStream(workload.LogPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
@@ -728,6 +729,10 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         if (wrote)
         {
             log.Flush();
+
+            // Noted as it goes, so an instance that crashes hands the next one the place to resume: output printed
+            // while no control plane ran is copied (and its metrics reported) instead of skipped.
+            Array.ForEach(outputs, o => o.SavePosition());
         }
 
         if (wrote || final)

@@ -20,7 +20,7 @@ internal sealed class ReplicaOutput : IDisposable
 
     /// <summary>
     /// From the start of the files; or, with <paramref name="resume"/> (a replica adopted after a restart), from where
-    /// the previous runtime instance noted it had copied to, or from their current end when it left no note (it crashed).
+    /// the previous runtime instance noted it had copied to (noted after every copy), or from their current end when it left no note.
     /// </summary>
     public ReplicaOutput(string folder, bool resume)
     {

@@ -32,8 +32,14 @@ public sealed class QuickstartTests
         var job = await store.GetAsync<Capstan.Core.Resources.TrainJob>("default", QuickstartTraining.JobName, ct);
         Assert.Equal(Capstan.Core.Resources.TrainJobPhase.Succeeded, job.Status!.Phase);
         var experiment = await store.GetExperimentByNameAsync(QuickstartCommand.ExperimentName, ct);
-        var run = Assert.Single((await store.SearchRunsAsync(new RunSearch([experiment.ExperimentId]), ct)).Items);
-        Assert.Equal(job.Status.RunId, run.Info.RunId);
+        var runs = (await store.SearchRunsAsync(new RunSearch([experiment.ExperimentId]), ct)).Items;
+
+        // Before it, the tuning experiment's trials ran as runs nested under its parent run.
+        var tuning = await store.GetAsync<Capstan.Core.Resources.TuningExperiment>("default", QuickstartTuning.ExperimentName, ct);
+        Assert.Equal(Capstan.Core.Resources.ExperimentPhase.Succeeded, tuning.Status!.Phase);
+        Assert.Equal(QuickstartTuning.Trials, runs.Count(r => r.Data.Tags.Any(t => t.Key == TrainJobReconciler.ParentRunIdTag && t.Value == tuning.Status.RunId)));
+        Assert.Equal(QuickstartTuning.Trials + 2, runs.Count);
+        var run = Assert.Single(runs, r => r.Info.RunId == job.Status.RunId);
         Assert.Equal(RunStatus.Finished, run.Info.Status);
         Assert.Contains(run.Data.Tags, t => t is { Key: TrainJobReconciler.TrainJobTag, Value: "default/quickstart-iris" });
         Assert.Contains(new Param("seed", "42"), run.Data.Params);

@@ -56,12 +56,19 @@ public static class ApplyCommand
         }
 
         var result = ResourceLoader.Read(text, path == "-" ? "<stdin>" : path);
+        var errors = context.Error.Profile.Out.Writer;
+        foreach (var note in result.Notes)
+        {
+            // What a foreign format (a Katib Experiment) became, and what of it did not carry over.
+            errors.WriteLine(note.ToString());
+        }
+
         if (result.Errors.Count == 0)
         {
+            errors.Flush();
             return result.Resources;
         }
 
-        var errors = context.Error.Profile.Out.Writer;
         foreach (var error in result.Errors)
         {
             errors.WriteLine(error.ToString());

@@ -54,6 +54,10 @@ public static class DescribeCommand
         {
             WriteTrainJobSpec(output, job.Spec);
         }
+        else if (resource is TuningExperiment experiment)
+        {
+            WriteExperimentSpec(output, experiment.Spec);
+        }
         else
         {
             output.WriteLine("  (see capstan get -o yaml)");
@@ -74,6 +78,18 @@ public static class DescribeCommand
                 Field(output, "  Started:", jobStatus.StartTime is null ? null : ResourceFormatting.Time(jobStatus.StartTime));
                 Field(output, "  Completed:", jobStatus.CompletionTime is null ? null : ResourceFormatting.Time(jobStatus.CompletionTime));
                 Field(output, "  Run:", jobStatus.RunId);
+            }
+
+            if (resource is TuningExperiment { Status: { } experimentStatus } tuning)
+            {
+                Field(output, "  Trials:", $"{experimentStatus.Trials ?? 0} ({experimentStatus.TrialsSucceeded ?? 0} succeeded, {experimentStatus.TrialsRunning ?? 0} running, {experimentStatus.TrialsPending ?? 0} pending, {experimentStatus.TrialsFailed ?? 0} failed, {experimentStatus.TrialsEarlyStopped ?? 0} early stopped, {experimentStatus.TrialsKilled ?? 0} killed)");
+                Field(output, "  Best trial:", experimentStatus.CurrentOptimalTrial is { } best
+                    ? $"{best.Name} ({ExperimentView.Parameters(best)}): {string.Join(", ", ExperimentView.Objectives(tuning.Spec).Select(o => $"{o.Metric}={ExperimentView.Number(ExperimentView.Value(tuning, best, o.Metric))}"))}"
+                    : null);
+                Field(output, "  Pareto front:", experimentStatus.ParetoFront is { Count: > 0 } front ? string.Join(", ", front.Select(t => t.Name)) : null);
+                Field(output, "  Started:", experimentStatus.StartTime is null ? null : ResourceFormatting.Time(experimentStatus.StartTime));
+                Field(output, "  Completed:", experimentStatus.CompletionTime is null ? null : ResourceFormatting.Time(experimentStatus.CompletionTime));
+                Field(output, "  Parent run:", experimentStatus.RunId);
             }
 
             Field(output, "  Message:", status.Message);
@@ -144,6 +160,23 @@ public static class DescribeCommand
         Field(output, "  Model:", spec.Outputs?.Model?.Register is { } register
             ? $"{spec.Outputs.Model.Path} → {register.Model}{(register.Alias is null ? "" : "@" + register.Alias)}"
             : spec.Outputs?.Model?.Path);
+    }
+
+    private static void WriteExperimentSpec(IAnsiConsole output, ExperimentSpec spec)
+    {
+        Field(output, "  Objective:", string.Join(", ", ExperimentView.Objectives(spec).Select(o => $"{o.Type.ToString().ToLowerInvariant()} {o.Metric}"))
+            + (spec.Objective?.Goal is { } goal ? $" (goal {ExperimentView.Number(goal)})" : ""));
+        Field(output, "  Algorithm:", spec.Algorithm?.AlgorithmName + (spec.Algorithm?.AlgorithmSettings is { Count: > 0 } settings ? $" ({string.Join(", ", settings.Select(s => $"{s.Name}={s.Value}"))})" : ""));
+        foreach (var parameter in spec.Parameters ?? [])
+        {
+            var space = parameter.FeasibleSpace;
+            var range = space?.List is { } list ? $"[{string.Join(", ", list)}]" : $"{space?.Min}..{space?.Max}{(space?.Step is { } step ? $" step {step}" : "")}{(space?.Distribution is { } d and not Distribution.Uniform ? $" {d}" : "")}";
+            Field(output, "  Parameter:", $"{parameter.Name} ({parameter.ParameterType?.ToString().ToLowerInvariant()}) {range}");
+        }
+
+        Field(output, "  Trials:", $"max {spec.MaxTrialCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}, {spec.ParallelTrialCount} at once, maxFailed {spec.MaxFailedTrialCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}");
+        Field(output, "  Early stop:", spec.EarlyStopping is { } early ? $"{early.AlgorithmName} ({string.Join(", ", (early.AlgorithmSettings ?? []).Select(s => $"{s.Name}={s.Value}"))})" : null);
+        Field(output, "  Trial cmd:", spec.TrialTemplate?.TrialSpec?.Command is { } command ? string.Join(' ', command.Concat(spec.TrialTemplate.TrialSpec.Args ?? [])) : spec.TrialTemplate?.TrialSpec?.Image);
     }
 
     private static void Field(IAnsiConsole output, string label, string? value)

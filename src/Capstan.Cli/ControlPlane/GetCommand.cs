@@ -67,6 +67,12 @@ public static class GetCommand
                 context.RawOut.Write(ResourceSerializer.ToYaml(items));
                 break;
             default:
+                if (single && items[0] is TuningExperiment experiment)
+                {
+                    ExperimentView.Write(context.Out, experiment);
+                    break;
+                }
+
                 WriteTable(context, items, kind, showNamespace);
                 break;
         }
@@ -84,7 +90,7 @@ public static class GetCommand
             columns.Add("NAMESPACE");
         }
 
-        columns.AddRange(["NAME", kind == TrainJob.KindName ? "PHASE" : "STATUS"]);
+        columns.AddRange(["NAME", kind is TrainJob.KindName or TuningExperiment.KindName ? "PHASE" : "STATUS"]);
         columns.AddRange(ResourceFormatting.ExtraColumns(kind));
         columns.Add("AGE");
         table.AddColumns([.. columns]);

@@ -27,6 +27,7 @@ internal static class ResourceFormatting
     {
         TrainJob { Status.Phase: { } phase } => phase.ToString(),
         InferenceService { Status.Phase: { } servicePhase } => servicePhase.ToString(),
+        TuningExperiment { Status.Phase: { } experimentPhase } => experimentPhase.ToString(),
         _ when resource.CommonStatus?.Conditions?.FirstOrDefault(c => c.Type == "Ready") is { } ready => ready.Reason ?? ready.Status.ToString(),
         _ => "-",
     };
@@ -36,6 +37,7 @@ internal static class ResourceFormatting
     {
         TrainJob.KindName => ["REPLICAS", "ATTEMPTS", "EXPERIMENT"],
         InferenceService.KindName => ["URL", "TRAFFIC"],
+        TuningExperiment.KindName => ["TRIALS", "ALGORITHM", "BEST"],
         _ => [],
     };
 
@@ -51,6 +53,14 @@ internal static class ResourceFormatting
         [
             service.Status?.Url ?? "-",
             service.Status?.Traffic is { Count: > 0 } traffic ? string.Join(", ", traffic.Select(t => Invariant($"v{t.Version} {t.Percent}%"))) : "-",
+        ],
+        TuningExperiment experiment =>
+        [
+            Invariant($"{experiment.Status?.Trials ?? 0}/{(experiment.Spec.MaxTrialCount is { } max ? max.ToString(CultureInfo.InvariantCulture) : "-")}"),
+            experiment.Spec.Algorithm?.AlgorithmName ?? "random",
+            experiment.Status?.CurrentOptimalTrial is { } best
+                ? $"{ExperimentView.Objectives(experiment.Spec)[0].Metric}={ExperimentView.Number(ExperimentView.Value(experiment, best, ExperimentView.Objectives(experiment.Spec)[0].Metric))}"
+                : "-",
         ],
         _ => [],
     };

@@ -18,7 +18,7 @@ public static class RunCommand
     public static Command Create(CliContext context)
     {
         var file = new Option<string>("--filename", "-f") { Description = "The YAML file to run.", Required = true };
-        var command = new Command("run", "Run the TrainJobs in a YAML file here and wait for them, streaming their output; serve its InferenceServices until Ctrl-C.") { file };
+        var command = new Command("run", "Run the TrainJobs and Experiments in a YAML file here and wait for them, streaming their output and progress; serve its InferenceServices until Ctrl-C.") { file };
         command.SetHandler(context, async (parse, ct) =>
         {
             var path = parse.GetRequiredValue(file);
@@ -62,6 +62,7 @@ public static class RunCommand
         var resources = services.GetRequiredService<IResourceStore>();
         var runtime = services.GetRequiredService<IWorkloadRuntime>();
         var jobs = new List<TrainJob>();
+        var experiments = new List<TuningExperiment>();
         foreach (var resource in loaded)
         {
             // Running a file again runs its jobs again: a finished job of the same name is replaced, not reported.
@@ -72,11 +73,23 @@ public static class RunCommand
                 context.Error.WriteLine($"trainjob/{finished.Metadata.Name} finished earlier ({finished.Status?.Phase}); running it again");
             }
 
+            if (resource is TuningExperiment
+                && await resources.FindAsync(resource.Kind, resource.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, resource.Metadata.Name!, cancellationToken) is TuningExperiment { Status.Phase: ExperimentPhase.Succeeded or ExperimentPhase.Failed } done)
+            {
+                // Its trials go with it (the control plane deletes them); the new experiment's trials are its own.
+                await resources.DeleteAsync(done.Kind, done.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, done.Metadata.Name!, cancellationToken);
+                context.Error.WriteLine($"experiment/{done.Metadata.Name} finished earlier ({done.Status?.Phase}); running it again");
+            }
+
             var result = await resources.ApplyAsync(resource, cancellationToken);
             context.Error.WriteLine($"{resource.Kind.ToLowerInvariant()}/{resource.Metadata.Name} {result.Outcome.ToString().ToLowerInvariant()}");
             if (result.Object is TrainJob job)
             {
                 jobs.Add(job);
+            }
+            else if (result.Object is TuningExperiment experiment)
+            {
+                experiments.Add(experiment);
             }
         }
 
@@ -110,6 +123,14 @@ public static class RunCommand
             }
         }
 
+        foreach (var experiment in experiments)
+        {
+            if (!await RunExperiments.WaitAsync(context, resources, experiment, cancellationToken))
+            {
+                failed++;
+            }
+        }
+
         if (failed == 0 && InferenceServiceRun.Applies(loaded))
         {
             return await InferenceServiceRun.ServeAsync(context, services, loaded, cancellationToken);
@@ -123,6 +144,11 @@ public static class RunCommand
     {
         var resources = services.GetRequiredService<IResourceStore>();
         var runtime = services.GetRequiredService<IWorkloadRuntime>();
+        foreach (var experiment in loaded.OfType<TuningExperiment>())
+        {
+            await RunExperiments.StopTrialsAsync(context, resources, runtime, experiment);
+        }
+
         foreach (var resource in loaded.OfType<TrainJob>())
         {
             if (await resources.FindAsync(resource.Kind, resource.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, resource.Metadata.Name!, CancellationToken.None) is TrainJob { Status.Attempts: > 0 } job

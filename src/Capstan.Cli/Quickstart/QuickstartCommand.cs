@@ -45,7 +45,13 @@ public static class QuickstartCommand
             await using (plane)
             {
                 var session = new QuickstartSession(context, plane, home, WriteData(home));
-                var trained = await QuickstartTraining.RunAsync(session, ct);
+                var tuned = await QuickstartTuning.RunAsync(session, ct);
+                if (tuned is null)
+                {
+                    return ExitCodes.UserError;
+                }
+
+                var trained = await QuickstartTraining.RunAsync(session, ct, tuned.TrainingArguments);
                 if (trained is null)
                 {
                     return ExitCodes.UserError;

@@ -26,7 +26,7 @@ public static class QuickstartTraining
     public sealed record Result(string JobName, int Attempts, Experiment Experiment, Run Run, ModelVersion Version);
 
     /// <summary>The TrainJob the quickstart runs, as a user would write it (see examples/trainjob-tabular.yaml).</summary>
-    public static TrainJob Job(string dataPath)
+    public static TrainJob Job(string dataPath, IReadOnlyList<string>? hyperparameters = null)
     {
         ArgumentNullException.ThrowIfNull(dataPath);
         var job = new TrainJob
@@ -40,6 +40,7 @@ public static class QuickstartTraining
                     "train", "tabular", "--data", dataPath, "--label", QuickstartCommand.Label,
                     "--algorithm", "${params.algorithm}", "--seed", "${params.seed}", "--test-fraction", "${params.test_fraction}",
                     "--register", $"{QuickstartCommand.ModelName}@{QuickstartCommand.ChampionAlias}",
+                    .. hyperparameters ?? [],
                 ],
                 Params = new Dictionary<string, string>
                 {
@@ -59,11 +60,11 @@ public static class QuickstartTraining
     }
 
     /// <summary>Runs the job to its end; null (after saying why, with the job's last output) when it failed.</summary>
-    public static async Task<Result?> RunAsync(QuickstartSession session, CancellationToken cancellationToken)
+    public static async Task<Result?> RunAsync(QuickstartSession session, CancellationToken cancellationToken, IReadOnlyList<string>? hyperparameters = null)
     {
         ArgumentNullException.ThrowIfNull(session);
         var (context, plane) = (session.Context, session.Plane);
-        var job = Job(session.DataPath);
+        var job = Job(session.DataPath, hyperparameters);
         var ns = job.Metadata.Namespace!;
 
         // A quickstart run again on the same home trains again: the finished job of the last run makes way.

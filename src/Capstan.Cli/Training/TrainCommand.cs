@@ -50,9 +50,14 @@ public static class TrainCommand
         var testFraction = new Option<double>("--test-fraction") { Description = "Share of rows held out for the test metrics.", DefaultValueFactory = _ => 0.2 };
         var iterations = new Option<int?>("--iterations") { Description = $"Trees (lightgbm, fasttree; default {TabularTrainingOptions.DefaultTrees}) or passes (sdca; default {TabularTrainingOptions.DefaultPasses})." };
 
+        var leaves = new Option<int?>("--leaves") { Description = $"Leaves per tree (lightgbm, fasttree; default {TabularTrainingOptions.Leaves})." };
+        var learningRate = new Option<double?>("--learning-rate") { Description = $"Boosting learning rate (lightgbm, fasttree; default {TabularTrainingOptions.LearningRate.ToString(CultureInfo.InvariantCulture)})." };
+        var minLeaf = new Option<int?>("--min-examples-per-leaf") { Description = $"Fewest rows in a leaf (lightgbm, fasttree; default {TabularTrainingOptions.MinimumExamplesPerLeaf})." };
+        var l2 = new Option<float?>("--l2") { Description = $"L2 regularization (sdca; default {TabularTrainingOptions.L2.ToString(CultureInfo.InvariantCulture)})." };
+
         var command = new Command("tabular", "Train a classifier or regressor on a CSV with ML.NET and export it to ONNX.")
         {
-            data, label, algorithm, task, experiment, register, output, seed, testFraction, iterations,
+            data, label, algorithm, task, experiment, register, output, seed, testFraction, iterations, leaves, learningRate, minLeaf, l2,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
@@ -64,7 +69,13 @@ public static class TrainCommand
                     Enum.Parse<TabularTask>(parse.GetValue(task)!, ignoreCase: true),
                     parse.GetValue(seed),
                     parse.GetValue(testFraction),
-                    parse.GetValue(iterations)),
+                    parse.GetValue(iterations))
+                {
+                    NumberOfLeaves = parse.GetValue(leaves),
+                    BoostingLearningRate = parse.GetValue(learningRate),
+                    MinimumExampleCountPerLeaf = parse.GetValue(minLeaf),
+                    L2Regularization = parse.GetValue(l2),
+                },
                 parse.GetValue(experiment),
                 ModelReference.Parse(parse.GetValue(register)),
                 parse.GetValue(output)?.FullName);

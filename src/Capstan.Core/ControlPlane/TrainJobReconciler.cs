@@ -41,6 +41,12 @@ public sealed class TrainJobReconciler(
     public const string TrainJobTag = "capstan.trainjob";
     public const string TrainJobUidTag = "capstan.trainjob.uid";
     public const string RunNameTag = "mlflow.runName";
+
+    /// <summary>MLflow's tag nesting a run under another (an experiment's trials under its parent run).</summary>
+    public const string ParentRunIdTag = "mlflow.parentRunId";
+
+    /// <summary>The annotation that asks for the job's run to be nested under a parent run (set on an experiment's trials).</summary>
+    public const string ParentRunAnnotation = "capstan.dev/parent-run-id";
     public const string LogArtifactPath = "logs/output.log";
     public const string ModelArtifactPath = "model";
 
@@ -214,12 +220,14 @@ public sealed class TrainJobReconciler(
         }
 
         var runName = job.Metadata.Name!;
+        List<Tag> tags = [new Tag(TrainJobTag, Key(job)), new Tag(TrainJobUidTag, job.Metadata.Uid ?? ""), new Tag(RunNameTag, runName)];
+        if (job.Metadata.Annotations?.TryGetValue(ParentRunAnnotation, out var parentRunId) == true && parentRunId.Length > 0)
+        {
+            tags.Add(new Tag(ParentRunIdTag, parentRunId));
+        }
+
         return await metadata.CreateRunAsync(
-            new NewRun(
-                experiment.ExperimentId,
-                RunName: runName,
-                StartTime: time.GetUtcNow().ToUnixTimeMilliseconds(),
-                Tags: [new Tag(TrainJobTag, Key(job)), new Tag(TrainJobUidTag, job.Metadata.Uid ?? ""), new Tag(RunNameTag, runName)]),
+            new NewRun(experiment.ExperimentId, RunName: runName, StartTime: time.GetUtcNow().ToUnixTimeMilliseconds(), Tags: tags),
             cancellationToken).ConfigureAwait(false);
     }
 

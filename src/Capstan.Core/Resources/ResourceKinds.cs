@@ -10,7 +10,7 @@ public static class ResourceKinds
     private static readonly Dictionary<string, Type?> s_kinds = new(StringComparer.Ordinal)
     {
         [TrainJob.KindName] = typeof(TrainJob),
-        ["Experiment"] = null,
+        [TuningExperiment.KindName] = typeof(TuningExperiment),
         ["Pipeline"] = null,
         [InferenceService.KindName] = typeof(InferenceService),
         ["Monitor"] = null,

@@ -5,7 +5,11 @@ using YamlDotNet.RepresentationModel;
 namespace Capstan.Core.Resources;
 
 /// <summary>What reading a YAML file gave: the valid resources, defaults applied, and every error found.</summary>
-public sealed record ResourceLoadResult(IReadOnlyList<Resource> Resources, IReadOnlyList<ResourceError> Errors);
+public sealed record ResourceLoadResult(IReadOnlyList<Resource> Resources, IReadOnlyList<ResourceError> Errors)
+{
+    /// <summary>What was translated from a foreign format (a Katib Experiment) and what could not be, to show the user.</summary>
+    public IReadOnlyList<ResourceNote> Notes { get; init; } = [];
+}
 
 /// <summary>
 /// Reads multi-document YAML into typed resources. Every document is validated before anything is
@@ -49,6 +53,7 @@ public static partial class ResourceLoader
 
         var resources = new List<Resource>();
         var errors = new List<ResourceError>();
+        var notes = new List<ResourceNote>();
         var seen = new Dictionary<(string, string, string), YamlNode>();
         foreach (var document in stream.Documents)
         {
@@ -58,7 +63,9 @@ public static partial class ResourceLoader
             }
 
             var validation = new ResourceValidation(source, document.RootNode);
-            var resource = ReadDocument(document.RootNode, validation);
+            var resource = KatibTranslation.IsKatib(document.RootNode)
+                ? KatibTranslation.Translate((YamlMappingNode)document.RootNode, validation, source, notes)
+                : ReadDocument(document.RootNode, validation);
             if (resource?.Metadata.Name is { } name)
             {
                 var identity = (resource.Kind, resource.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace, name);
@@ -76,10 +83,10 @@ public static partial class ResourceLoader
             }
         }
 
-        return new ResourceLoadResult(resources, [.. errors.OrderBy(e => (e.Line, e.Column))]);
+        return new ResourceLoadResult(resources, [.. errors.OrderBy(e => (e.Line, e.Column))]) { Notes = notes };
     }
 
-    private static Resource? ReadDocument(YamlNode root, ResourceValidation validation)
+    internal static Resource? ReadDocument(YamlNode root, ResourceValidation validation)
     {
         if (root is not YamlMappingNode mapping)
         {

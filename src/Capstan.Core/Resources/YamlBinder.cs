@@ -16,6 +16,7 @@ namespace Capstan.Core.Resources;
 internal sealed class YamlBinder(ResourceValidation validation)
 {
     private static readonly ConcurrentDictionary<Type, IReadOnlyDictionary<string, PropertyInfo>> s_fields = new();
+    private static readonly ConcurrentDictionary<Type, IReadOnlyDictionary<string, object>> s_enumNames = new();
 
     public object? Bind(YamlNode node, Type type, string path)
     {
@@ -71,7 +72,9 @@ internal sealed class YamlBinder(ResourceValidation validation)
             }
 
             validation.Record(fieldPath, keyNode, valueNode);
-            var value = Bind(valueNode, property.PropertyType, fieldPath);
+            var value = property.IsDefined(typeof(ScalarTextAttribute), inherit: false)
+                ? BindText(valueNode, property.PropertyType, fieldPath)
+                : Bind(valueNode, property.PropertyType, fieldPath);
             if (value is not null)
             {
                 property.SetValue(instance, value);
@@ -79,6 +82,37 @@ internal sealed class YamlBinder(ResourceValidation validation)
         }
 
         return instance;
+    }
+
+    /// <summary>A <see cref="ScalarTextAttribute"/> field: any scalar as its text, a list of scalars as a list of texts.</summary>
+    private object? BindText(YamlNode node, Type type, string path)
+    {
+        if (node is YamlScalarNode scalar && !YamlScalars.IsNull(scalar) && type == typeof(string))
+        {
+            return scalar.Value ?? "";
+        }
+
+        if (node is YamlSequenceNode sequence && ListItemType(type) == typeof(string))
+        {
+            var texts = new List<string>();
+            for (var i = 0; i < sequence.Children.Count; i++)
+            {
+                var itemPath = FieldPath.Index(path, i);
+                validation.Record(itemPath, null, sequence.Children[i]);
+                if (sequence.Children[i] is YamlScalarNode { Value: var text })
+                {
+                    texts.Add(text ?? "");
+                }
+                else
+                {
+                    Fail(sequence.Children[i], itemPath, $"expected a value, got {Describe(sequence.Children[i])}");
+                }
+            }
+
+            return texts;
+        }
+
+        return Bind(node, type, path);
     }
 
     private object? BindMap(YamlNode node, Type valueType, string path)
@@ -152,10 +186,10 @@ internal sealed class YamlBinder(ResourceValidation validation)
 
         if (type.IsEnum)
         {
-            var names = Enum.GetNames(type);
-            return names.Contains(text, StringComparer.Ordinal)
-                ? Enum.Parse(type, text)
-                : Fail(node, path, $"'{text}' is not a valid {LastSegment(path)} (allowed: {string.Join(", ", names)})");
+            var names = EnumNames(type);
+            return names.TryGetValue(text, out var member)
+                ? member
+                : Fail(node, path, $"'{text}' is not a valid {LastSegment(path)} (allowed: {string.Join(", ", names.Keys)})");
         }
 
         // Timestamps are strings in JSON and in kubectl's YAML (creationTimestamp: "2024-01-01T00:00:00Z"),
@@ -236,6 +270,13 @@ internal sealed class YamlBinder(ResourceValidation validation)
         t.GetProperties(BindingFlags.Public | BindingFlags.Instance)
             .Where(p => p.CanWrite && p.GetCustomAttribute<JsonIgnoreAttribute>() is null)
             .ToDictionary(WireName, StringComparer.Ordinal));
+
+    /// <summary>An enum's members by the names JSON writes them with (<see cref="JsonStringEnumMemberNameAttribute"/>, else the member's own).</summary>
+    private static IReadOnlyDictionary<string, object> EnumNames(Type type) => s_enumNames.GetOrAdd(type, static t =>
+        t.GetFields(BindingFlags.Public | BindingFlags.Static).ToDictionary(
+            f => f.GetCustomAttribute<JsonStringEnumMemberNameAttribute>()?.Name ?? f.Name,
+            f => f.GetValue(null)!,
+            StringComparer.Ordinal));
 
     internal static string WireName(PropertyInfo property) =>
         property.GetCustomAttribute<JsonPropertyNameAttribute>()?.Name ?? JsonNamingPolicy.CamelCase.ConvertName(property.Name);

@@ -30,6 +30,11 @@ public static class ControlPlaneHosting
                 provider.GetRequiredService<TimeProvider>(),
                 new TrainJobReconcilerOptions { ServerUrl = () => LoopbackUrl(server) });
         });
+        services.AddSingleton(provider => new ExperimentReconciler(
+            provider.GetRequiredService<IResourceStore>(),
+            provider.GetRequiredService<IWorkloadRuntime>(),
+            provider.GetRequiredService<IMetadataStore>(),
+            provider.GetRequiredService<TimeProvider>()));
         services.AddSingleton(options ?? new ControlPlaneOptions());
         services.AddHostedService(provider => new ControlPlaneService(
             provider.GetRequiredService<TrainJobReconciler>(),
@@ -37,7 +42,8 @@ public static class ControlPlaneHosting
             provider.GetRequiredService<IWorkloadRuntime>(),
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<ILogger<ControlPlaneService>>(),
-            provider.GetRequiredService<ControlPlaneOptions>()));
+            provider.GetRequiredService<ControlPlaneOptions>(),
+            provider.GetRequiredService<ExperimentReconciler>()));
         return services;
     }
 

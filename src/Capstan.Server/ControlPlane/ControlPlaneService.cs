@@ -15,13 +15,14 @@ namespace Capstan.Server.ControlPlane;
 /// reported metrics are batched into the jobs' runs. The watch starts without a version, so a restarted server first
 /// sees every job again and picks each up where the store and the runtime say it is.
 /// </summary>
-public sealed class ControlPlaneService(
+public sealed partial class ControlPlaneService(
     TrainJobReconciler reconciler,
     IResourceStore resources,
     IWorkloadRuntime runtime,
     TimeProvider time,
     ILogger<ControlPlaneService> logger,
-    ControlPlaneOptions? options = null) : BackgroundService
+    ControlPlaneOptions? options = null,
+    ExperimentReconciler? experiments = null) : BackgroundService
 {
     private const int MetricEventCapacity = 16_384;
 
@@ -55,6 +56,8 @@ public sealed class ControlPlaneService(
         {
             loops.Add(WorkAsync(queue, stoppingToken));
         }
+
+        loops.AddRange(ExperimentLoops(stoppingToken));
 
         try
         {

@@ -25,6 +25,26 @@ public sealed record TabularTrainingOptions(
     public const int MinimumExamplesPerLeaf = 5;
     public const float L2 = 1e-4f;
 
+    /// <summary>Leaves per tree (lightgbm, fasttree); default <see cref="Leaves"/>.</summary>
+    public int? NumberOfLeaves { get; init; }
+
+    /// <summary>Boosting learning rate (lightgbm, fasttree); default <see cref="LearningRate"/>.</summary>
+    public double? BoostingLearningRate { get; init; }
+
+    /// <summary>Fewest training rows in a leaf (lightgbm, fasttree); default <see cref="MinimumExamplesPerLeaf"/>.</summary>
+    public int? MinimumExampleCountPerLeaf { get; init; }
+
+    /// <summary>L2 regularization (sdca); default <see cref="L2"/>.</summary>
+    public float? L2Regularization { get; init; }
+
+    public int ResolvedLeaves => NumberOfLeaves ?? Leaves;
+
+    public double ResolvedLearningRate => BoostingLearningRate ?? LearningRate;
+
+    public int ResolvedMinimumExamplesPerLeaf => MinimumExampleCountPerLeaf ?? MinimumExamplesPerLeaf;
+
+    public float ResolvedL2 => L2Regularization ?? L2;
+
     /// <summary>Trees for the boosted algorithms, passes over the data for SDCA.</summary>
     public int ResolvedIterations => Iterations ?? (Algorithm == TabularAlgorithm.Sdca ? DefaultPasses : DefaultTrees);
 
@@ -40,15 +60,15 @@ public sealed record TabularTrainingOptions(
             if (Algorithm == TabularAlgorithm.Sdca)
             {
                 values["passes"] = Invariant(ResolvedIterations);
-                values["l2"] = L2.ToString("R", CultureInfo.InvariantCulture);
+                values["l2"] = ResolvedL2.ToString("R", CultureInfo.InvariantCulture);
                 values["normalization"] = "min-max";
             }
             else
             {
                 values["trees"] = Invariant(ResolvedIterations);
-                values["leaves"] = Invariant(Leaves);
-                values["learning_rate"] = LearningRate.ToString("R", CultureInfo.InvariantCulture);
-                values["min_examples_per_leaf"] = Invariant(MinimumExamplesPerLeaf);
+                values["leaves"] = Invariant(ResolvedLeaves);
+                values["learning_rate"] = ResolvedLearningRate.ToString("R", CultureInfo.InvariantCulture);
+                values["min_examples_per_leaf"] = Invariant(ResolvedMinimumExamplesPerLeaf);
             }
 
             return values;
@@ -70,6 +90,26 @@ public sealed record TabularTrainingOptions(
         if (ResolvedIterations < 1)
         {
             throw new TrainingDataException($"The number of {IterationUnit} must be at least 1.");
+        }
+
+        if (ResolvedLeaves < 2)
+        {
+            throw new TrainingDataException($"A tree needs at least 2 leaves, not {ResolvedLeaves}.");
+        }
+
+        if (ResolvedLearningRate is <= 0 or > 1 || double.IsNaN(ResolvedLearningRate))
+        {
+            throw new TrainingDataException($"The learning rate must be in (0, 1], not {ResolvedLearningRate.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        if (ResolvedMinimumExamplesPerLeaf < 1)
+        {
+            throw new TrainingDataException($"A leaf needs at least 1 example, not {ResolvedMinimumExamplesPerLeaf}.");
+        }
+
+        if (ResolvedL2 < 0 || float.IsNaN(ResolvedL2))
+        {
+            throw new TrainingDataException($"The L2 regularization must not be negative, not {ResolvedL2.ToString(CultureInfo.InvariantCulture)}.");
         }
     }
 

@@ -37,6 +37,8 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
 
     public ControlPlaneService Service { get; private set; } = null!;
 
+    public ExperimentReconciler Experiments { get; private set; } = null!;
+
     /// <param name="metadata">Wraps the tracking store the reconciler sees (to inject faults); the resource store stays the real one.</param>
     public static async Task<ControlPlaneHarness> StartAsync(bool runLoop = true, Func<Core.Storage.IMetadataStore, Core.Storage.IMetadataStore>? metadata = null)
     {
@@ -78,7 +80,12 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
             BackoffBase = TimeSpan.FromMilliseconds(50),
             BackoffCap = TimeSpan.FromMilliseconds(400),
         });
-        Service = new ControlPlaneService(Reconciler, Store, Runtime, TimeProvider.System, NullLogger<ControlPlaneService>.Instance, new ControlPlaneOptions { TimerInterval = TimeSpan.FromMilliseconds(20) });
+        Experiments = new ExperimentReconciler(Store, Runtime, Store, TimeProvider.System, new ExperimentReconcilerOptions
+        {
+            EarlyStoppingInterval = TimeSpan.FromMilliseconds(100),
+            MetricsGracePeriod = TimeSpan.FromSeconds(2),
+        });
+        Service = new ControlPlaneService(Reconciler, Store, Runtime, TimeProvider.System, NullLogger<ControlPlaneService>.Instance, new ControlPlaneOptions { TimerInterval = TimeSpan.FromMilliseconds(20) }, Experiments);
     }
 
     public async Task<TrainJob> ApplyAsync(string yaml)
@@ -101,6 +108,67 @@ internal sealed class ControlPlaneHarness : IAsyncDisposable
             if (DateTime.UtcNow > until)
             {
                 throw new TimeoutException($"{name}: still {job.Status?.Phase}: {job.Status?.Message}");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    public async Task<TuningExperiment> ApplyExperimentAsync(string yaml)
+    {
+        var resource = ResourceLoader.Load(yaml, "experiment.yaml").Single();
+        return (TuningExperiment)(await Store.ApplyAsync(resource)).Object;
+    }
+
+    public async Task<TuningExperiment> WaitForExperimentAsync(string name, Func<TuningExperiment, bool> condition, int timeoutSeconds = 60)
+    {
+        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var experiment = await Store.GetAsync<TuningExperiment>("default", name);
+            if (condition(experiment))
+            {
+                return experiment;
+            }
+
+            if (DateTime.UtcNow > until)
+            {
+                throw new TimeoutException($"{name}: still {experiment.Status?.Phase}: {experiment.Status?.Message}");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+
+    public Task<TuningExperiment> WaitForExperimentEndAsync(string name, int timeoutSeconds = 60) =>
+        WaitForExperimentAsync(name, e => e.Status?.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed, timeoutSeconds);
+
+    /// <summary>As <see cref="WaitForAsync"/> for a job that an experiment has yet to create.</summary>
+    public async Task<TrainJob> WaitForTrialAsync(string name, Func<TrainJob, bool> condition, int timeoutSeconds = 30)
+    {
+        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (await Store.FindAsync(TrainJob.KindName, "default", name) is null)
+        {
+            if (DateTime.UtcNow > until)
+            {
+                throw new TimeoutException($"{name} was never created");
+            }
+
+            await Task.Delay(25);
+        }
+
+        return await WaitForAsync(name, condition, timeoutSeconds);
+    }
+
+    public async Task<Core.Tracking.Run> WaitForRunStatusAsync(string runId, Core.Tracking.RunStatus status, int timeoutSeconds = 10)
+    {
+        var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var run = await Store.GetRunAsync(runId);
+            if (run.Info.Status == status || DateTime.UtcNow > until)
+            {
+                return run;
             }
 
             await Task.Delay(25);
