@@ -12,7 +12,7 @@ internal sealed class ServerProcess : IDisposable
 
     private ServerProcess(Process process) => _process = process;
 
-    public static ServerProcess Start(int port, string home)
+    public static ServerProcess Start(int port, string home, params string[] extraArgs)
     {
         var capstan = Path.Combine(AppContext.BaseDirectory, "capstan.dll");
         var info = new ProcessStartInfo("dotnet")
@@ -21,7 +21,7 @@ internal sealed class ServerProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { capstan, "server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", home })
+        foreach (var arg in new[] { capstan, "server", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--home", home }.Concat(extraArgs))
         {
             info.ArgumentList.Add(arg);
         }

@@ -21,7 +21,12 @@ public static class ServerCommand
         var homeOption = new Option<string?>("--home") { Description = "Capstan home (default: $CAPSTAN_HOME, else ~/.capstan)." };
         command.Add(host);
         command.Add(port);
+        var noControlPlane = new Option<bool>("--no-control-plane")
+        {
+            Description = "Serve the API only: no reconcilers and no local runtime (on Kubernetes, where the operator runs the workloads).",
+        };
         command.Add(homeOption);
+        command.Add(noControlPlane);
         command.SetHandler(context, async (parse, ct) =>
         {
             var home = parse.GetValue(homeOption) is { Length: > 0 } given
@@ -32,6 +37,7 @@ public static class ServerCommand
                 Host = parse.GetRequiredValue(host),
                 Port = parse.GetValue(port),
                 Home = home.EnsureCreated().Root,
+                RunControlPlane = !parse.GetValue(noControlPlane),
             };
             WebApplication app;
             try

@@ -113,6 +113,28 @@ public sealed class RunCommandTests
         }
     }
 
+    [Fact]
+    public async Task Server_NoControlPlane_ServesTheApiWhileAnotherControlPlaneRunsTheHomesJobs()
+    {
+        using var home = new TempHome();
+        var port = ServerProcess.FreePort();
+        var baseUrl = new Uri($"http://127.0.0.1:{port}/");
+        using var http = new HttpClient { BaseAddress = baseUrl, Timeout = TimeSpan.FromSeconds(10) };
+        using var client = new ResourceClient(baseUrl);
+        var file = Path.Combine(home.Root, "job.yaml");
+        await File.WriteAllTextAsync(file, Job("elsewhere", "echo loss=0.5"), Ct);
+
+        using var server = ServerProcess.Start(port, home.Root, "--no-control-plane");
+        await server.WaitHealthyAsync(http, Ct);
+
+        // An API-only server holds no control-plane lock, so 'capstan run' on the same home runs the job, and the
+        // server shows it, as the API server on a cluster shows what the operator runs.
+        var run = await CliHarness.RunAsync(home.Environment, "run", "-f", file);
+        Assert.True(run.ExitCode == ExitCodes.Ok, run.Error);
+        var job = await WaitForAsync(client, "elsewhere", j => j.Status?.Phase is TrainJobPhase.Succeeded or TrainJobPhase.Failed, 30);
+        Assert.Equal(TrainJobPhase.Succeeded, job.Status!.Phase);
+    }
+
     private static async Task<TrainJob> WaitForAsync(IResourceStore store, string name, Func<TrainJob, bool> condition, int timeoutSeconds)
     {
         var until = DateTime.UtcNow.AddSeconds(timeoutSeconds);
