@@ -34,7 +34,7 @@ public static class QuickstartTraining
             Metadata = new ResourceMetadata { Name = JobName, Labels = new Dictionary<string, string> { ["app.kubernetes.io/part-of"] = "capstan-quickstart" } },
             Spec = new TrainJobSpec
             {
-                Command = [.. CapstanExecutable.Command()],
+                Command = [.. Capstan.Server.Hosting.CapstanProgram.Command()],
                 Args =
                 [
                     "train", "tabular", "--data", dataPath, "--label", QuickstartCommand.Label,

@@ -55,7 +55,7 @@ public static class QuickstartTuning
             """;
         var experiment = (TuningExperiment)ResourceLoader.Load(yaml, "quickstart").Single();
         var trialSpec = experiment.Spec.TrialTemplate!.TrialSpec!;
-        trialSpec.Command = [.. CapstanExecutable.Command()];
+        trialSpec.Command = [.. Capstan.Server.Hosting.CapstanProgram.Command()];
         trialSpec.Args =
         [
             "train", "tabular", "--data", dataPath, "--label", QuickstartCommand.Label, "--algorithm", QuickstartTraining.Algorithm,

@@ -3,6 +3,7 @@ using Capstan.Core;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Runtime;
 using Capstan.Core.Storage;
+using Capstan.Server.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -19,9 +20,6 @@ public static class InferenceServiceHosting
 {
     public const string TokenKeyFile = "serving.key";
 
-    /// <summary>The capstan program's assembly name, whose location starts servers.</summary>
-    public const string ProgramAssembly = "capstan";
-
     public static IServiceCollection AddInferenceServices(this IServiceCollection services, string runtimeRoot)
     {
         services.TryAddSingleton(provider =>
@@ -30,7 +28,7 @@ public static class InferenceServiceHosting
             var home = Path.GetDirectoryName(Path.GetFullPath(runtimeRoot))!;
             return new InferenceServiceReconcilerOptions
             {
-                ServerCommand = ProgramCommand(),
+                ServerCommand = CapstanProgram.Command(),
                 TokenKey = ReadOrCreateKey(Path.Combine(runtimeRoot, TokenKeyFile)),
                 ServerEnvironment = () =>
                 {
@@ -69,36 +67,6 @@ public static class InferenceServiceHosting
                 provider.GetService<ControlPlaneOptions>());
         });
         return services;
-    }
-
-    /// <summary><c>dotnet /path/capstan.dll</c> when the capstan program is loaded in this process (it is, under
-    /// <c>capstan server</c> and <c>capstan run</c>), the single-file executable when published so, else empty.</summary>
-    public static IReadOnlyList<string> ProgramCommand()
-    {
-        var program = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(a => a.GetName().Name == ProgramAssembly);
-        if (program is null)
-        {
-            return [];
-        }
-
-        var location = program.Location;
-        var process = Environment.ProcessPath;
-        if (location.Length == 0)
-        {
-            return process is not null ? [process] : [];
-        }
-
-        // Started as the apphost (./capstan): run it again; under 'dotnet capstan.dll' or a test host, the dotnet muxer.
-        var apphost = Path.ChangeExtension(location, OperatingSystem.IsWindows() ? ".exe" : null);
-        if (process is not null && string.Equals(Path.GetFullPath(process), Path.GetFullPath(apphost), StringComparison.Ordinal))
-        {
-            return [process];
-        }
-
-        var dotnet = process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet"
-            ? process
-            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
-        return [dotnet, location];
     }
 
     private static byte[] ReadOrCreateKey(string path)
