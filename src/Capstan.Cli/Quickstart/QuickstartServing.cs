@@ -45,7 +45,7 @@ public static class QuickstartServing
             return null;
         }
 
-        var app = ServingServer.Build(new ServingOptions { Host = "127.0.0.1", Port = 0, GrpcPort = -1 }, repository);
+        var app = ServingServer.Build(new ServingOptions { Host = "127.0.0.1", Port = 0, GrpcPort = -1, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, repository);
         await using (app)
         {
             await app.StartAsync(cancellationToken);

@@ -26,6 +26,9 @@ public sealed record ServingOptions
     /// one plaintext endpoint, so gRPC gets its own; 0 picks a free port, -1 turns gRPC off.
     /// </summary>
     public int GrpcPort { get; init; } = 8081;
+
+    /// <summary>The least severe log level written; a command embedding the server (the quickstart) uses Warning.</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Information;
 }
 
 /// <summary>
@@ -61,6 +64,7 @@ public static class ServingServer
 
         // ASP.NET Core logs every request at Information (4 lines each): that is most of a small request's cost.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(options.LogLevel);
 
         var app = builder.Build();
         app.MapOipRestApi();
