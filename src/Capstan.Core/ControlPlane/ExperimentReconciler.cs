@@ -857,37 +857,8 @@ public sealed class ExperimentReconciler(
         return (TuningExperiment)await resources.UpdateStatusAsync(experiment, cancellationToken).ConfigureAwait(false);
     }
 
-    private bool SetCondition(ExperimentStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation)
-    {
-        var conditions = status.Conditions ??= [];
-        var existing = conditions.FirstOrDefault(c => c.Type == type);
-        if (existing is null)
-        {
-            if (value == ConditionStatus.False)
-            {
-                return false;
-            }
-
-            conditions.Add(new ResourceCondition { Type = type, Status = value, Reason = reason, Message = message, LastTransitionTime = time.GetUtcNow(), ObservedGeneration = generation });
-            return true;
-        }
-
-        if (existing.Status == value && existing.Reason == reason && existing.Message == message)
-        {
-            return false;
-        }
-
-        if (existing.Status != value)
-        {
-            existing.LastTransitionTime = time.GetUtcNow();
-        }
-
-        existing.Status = value;
-        existing.Reason = reason;
-        existing.Message = message;
-        existing.ObservedGeneration = generation;
-        return true;
-    }
+    private bool SetCondition(ExperimentStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation) =>
+        status.SetCondition(type, value, reason, message, generation, time.GetUtcNow());
 
     /// <summary>One trial during a pass: its recorded result, its TrainJob (null when lost) and its parameters.</summary>
     private sealed class TrialState(ExperimentSpec spec, string name, int index, Engine.ParameterAssignment parameters, TrialResult result, TrainJob? job)

@@ -366,29 +366,8 @@ public sealed class InferenceServiceReconciler(
         (InferenceService)await resources.UpdateStatusAsync(service, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Sets a condition; true when its status, reason or message changed.</summary>
-    private bool SetCondition(InferenceServiceStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation)
-    {
-        var conditions = status.Conditions ??= [];
-        var existing = conditions.FirstOrDefault(c => c.Type == type);
-        if (existing is null)
-        {
-            conditions.Add(new ResourceCondition { Type = type, Status = value, Reason = reason, Message = message, LastTransitionTime = time.GetUtcNow(), ObservedGeneration = generation });
-            return true;
-        }
-
-        if (existing.Status == value && existing.Reason == reason && existing.Message == message)
-        {
-            return false;
-        }
-
-        if (existing.Status != value)
-        {
-            existing.LastTransitionTime = time.GetUtcNow();
-        }
-
-        (existing.Status, existing.Reason, existing.Message, existing.ObservedGeneration) = (value, reason, message, generation);
-        return true;
-    }
+    private bool SetCondition(InferenceServiceStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation) =>
+        status.SetCondition(type, value, reason, message, generation, time.GetUtcNow(), recordFalse: true);
 
     /// <summary>The variable a server reads its repository token from (as <c>RepositoryApi.TokenVariable</c> in Capstan.Serving).</summary>
     public const string ServingTokenVariable = "CAPSTAN_SERVING_TOKEN";

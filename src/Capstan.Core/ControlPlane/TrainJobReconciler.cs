@@ -547,36 +547,6 @@ public sealed class TrainJobReconciler(
     }
 
     /// <summary>Sets a condition; true when its status, reason or message changed (the transition time moves only with the status).</summary>
-    private bool SetCondition(TrainJobStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation)
-    {
-        var conditions = status.Conditions ??= [];
-        var existing = conditions.FirstOrDefault(c => c.Type == type);
-        if (existing is null)
-        {
-            if (value == ConditionStatus.False)
-            {
-                // A condition that never held is not worth a line in describe.
-                return false;
-            }
-
-            conditions.Add(new ResourceCondition { Type = type, Status = value, Reason = reason, Message = message, LastTransitionTime = time.GetUtcNow(), ObservedGeneration = generation });
-            return true;
-        }
-
-        if (existing.Status == value && existing.Reason == reason && existing.Message == message)
-        {
-            return false;
-        }
-
-        if (existing.Status != value)
-        {
-            existing.LastTransitionTime = time.GetUtcNow();
-        }
-
-        existing.Status = value;
-        existing.Reason = reason;
-        existing.Message = message;
-        existing.ObservedGeneration = generation;
-        return true;
-    }
+    private bool SetCondition(TrainJobStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation) =>
+        status.SetCondition(type, value, reason, message, generation, time.GetUtcNow());
 }

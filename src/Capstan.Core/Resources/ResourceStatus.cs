@@ -10,6 +10,40 @@ public class ResourceStatus
 
     /// <summary>A one-line account of the current state, for <c>capstan describe</c>.</summary>
     public string? Message { get; set; }
+
+    /// <summary>
+    /// Sets the condition <paramref name="type"/>; true when its status, reason or message changed. The transition time
+    /// moves only with the status. A condition that never held is not added as False (not worth a line in describe)
+    /// unless <paramref name="recordFalse"/>, for conditions such as Ready whose False a user needs to see.
+    /// </summary>
+    public bool SetCondition(string type, ConditionStatus value, string? reason, string? message, long? generation, DateTimeOffset now, bool recordFalse = false)
+    {
+        var conditions = Conditions ??= [];
+        var existing = conditions.FirstOrDefault(c => c.Type == type);
+        if (existing is null)
+        {
+            if (value == ConditionStatus.False && !recordFalse)
+            {
+                return false;
+            }
+
+            conditions.Add(new ResourceCondition { Type = type, Status = value, Reason = reason, Message = message, LastTransitionTime = now, ObservedGeneration = generation });
+            return true;
+        }
+
+        if (existing.Status == value && existing.Reason == reason && existing.Message == message)
+        {
+            return false;
+        }
+
+        if (existing.Status != value)
+        {
+            existing.LastTransitionTime = now;
+        }
+
+        (existing.Status, existing.Reason, existing.Message, existing.ObservedGeneration) = (value, reason, message, generation);
+        return true;
+    }
 }
 
 /// <summary>One observation about a resource, as Kubernetes' <c>metav1.Condition</c> spells it.</summary>
