@@ -2,7 +2,7 @@ using Capstan.Bench;
 
 // Benchmarks print their figures side by side with a baseline measured in the same run,
 // so the ratios hold on a noisy machine.
-// Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [serving|controlplane] [--quick]]
+// Usage: dotnet run -c Release --project bench/Capstan.Bench [-- [serving|dashboard|controlplane|trials|tuning] [--quick]]
 // With no suite named, the tracking benchmark runs.
 var quick = args.Contains("--quick");
 
@@ -20,6 +20,10 @@ else if (args.Contains("dashboard"))
 else if (args.Contains("controlplane"))
 {
     await ControlPlaneBenchmark.RunAsync(report, quick);
+}
+else if (args.Contains("trials"))
+{
+    await TrialOverheadBenchmark.RunAsync(report, quick);
 }
 else if (args.Contains("tuning"))
 {
