@@ -14,6 +14,7 @@ public sealed partial class ControlPlaneService
 {
     private readonly Dictionary<string, DateTimeOffset> _experimentTimers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Resource> _deletedExperiments = new(StringComparer.Ordinal);
+    private readonly FailureBackoff _experimentFailures = new();
 
     private IEnumerable<Task> ExperimentLoops(CancellationToken cancellationToken)
     {
@@ -116,6 +117,7 @@ public sealed partial class ControlPlaneService
                 }
 
                 var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
+                _experimentFailures.Succeeded(key);
                 if (result.RequeueAfter is { } delay)
                 {
                     ScheduleExperiment(key, delay);
@@ -125,14 +127,14 @@ public sealed partial class ControlPlaneService
             {
                 throw;
             }
-            catch (Exception e) when (e is CapstanException or IOException or UnauthorizedAccessException or InvalidOperationException or System.Text.Json.JsonException)
+            catch (Exception e)
             {
                 if (e is not CapstanException { Code: ErrorCode.Conflict })
                 {
                     Log.ExperimentReconcileFailed(logger, key, e);
                 }
 
-                ScheduleExperiment(key, TimeSpan.FromMilliseconds(200));
+                ScheduleExperiment(key, _experimentFailures.Failed(key));
             }
             finally
             {

@@ -30,7 +30,7 @@ public sealed partial class ControlPlaneService(
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TrainJob> _deleted = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, int> _failures = new(StringComparer.Ordinal);
+    private readonly FailureBackoff _failures = new();
     private ReconcileQueue? _queue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -190,10 +190,7 @@ public sealed partial class ControlPlaneService(
                 }
 
                 var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
-                lock (_gate)
-                {
-                    _failures.Remove(key);
-                }
+                _failures.Succeeded(key);
 
                 if (result.RequeueAfter is { } delay)
                 {
@@ -209,18 +206,12 @@ public sealed partial class ControlPlaneService(
                 // Conflicts (someone wrote the job meanwhile), a busy or broken store, a bug in one job's pass: the job is
                 // tried again with exponential backoff per key, as Kubernetes controllers' rate-limited queues do, and
                 // the other jobs and the server carry on.
-                int failures;
-                lock (_gate)
-                {
-                    failures = _failures[key] = _failures.GetValueOrDefault(key) + 1;
-                }
-
                 if (e is not CapstanException { Code: ErrorCode.Conflict })
                 {
                     Log.ReconcileFailed(logger, key, e);
                 }
 
-                Schedule(key, FailureBackoff(failures));
+                Schedule(key, _failures.Failed(key));
             }
             finally
             {
@@ -228,10 +219,6 @@ public sealed partial class ControlPlaneService(
             }
         }
     }
-
-    /// <summary>200 ms after the first failed pass of a key, doubling up to 30 s.</summary>
-    internal static TimeSpan FailureBackoff(int failures) =>
-        TimeSpan.FromMilliseconds(Math.Min(30_000, 200 * Math.Pow(2, Math.Clamp(failures - 1, 0, 20))));
 
     private void Schedule(string key, TimeSpan delay)
     {

@@ -25,6 +25,7 @@ public sealed class InferenceServiceController(
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, InferenceService> _deleted = new(StringComparer.Ordinal);
+    private readonly FailureBackoff _failures = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -122,6 +123,7 @@ public sealed class InferenceServiceController(
                 }
 
                 var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
+                _failures.Succeeded(key);
                 if (result.RequeueAfter is { } delay)
                 {
                     Schedule(key, delay);
@@ -131,14 +133,14 @@ public sealed class InferenceServiceController(
             {
                 throw;
             }
-            catch (Exception e) when (e is CapstanException or IOException or UnauthorizedAccessException or InvalidOperationException or HttpRequestException)
+            catch (Exception e)
             {
                 if (e is not CapstanException { Code: ErrorCode.Conflict })
                 {
                     Log.ReconcileFailed(logger, key, e);
                 }
 
-                Schedule(key, TimeSpan.FromMilliseconds(200));
+                Schedule(key, _failures.Failed(key));
             }
             finally
             {
