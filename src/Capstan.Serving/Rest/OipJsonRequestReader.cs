@@ -20,7 +20,8 @@ internal static class OipJsonRequestReader
         try
         {
             var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
-            ReadRequest(ref reader, request, binary);
+            var jsonBase = 0;
+            ReadRequest(ref reader, json, ref jsonBase, request, binary);
             return request;
         }
         catch (JsonException ex)
@@ -35,7 +36,7 @@ internal static class OipJsonRequestReader
         }
     }
 
-    private static void ReadRequest(ref Utf8JsonReader reader, InferRequest request, ReadOnlySpan<byte> binary)
+    private static void ReadRequest(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, ref int jsonBase, InferRequest request, ReadOnlySpan<byte> binary)
     {
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
         {
@@ -57,7 +58,7 @@ internal static class OipJsonRequestReader
                 Expect(ref reader, JsonTokenType.StartArray, "'inputs' must be an array.");
                 while (Next(ref reader) == JsonTokenType.StartObject)
                 {
-                    request.Inputs.Add(ReadInput(ref reader, request.Inputs.Count, binary, ref binaryOffset));
+                    request.Inputs.Add(ReadInput(ref reader, json, ref jsonBase, request.Inputs.Count, binary, ref binaryOffset));
                 }
             }
             else if (reader.ValueTextEquals("outputs"u8))
@@ -103,13 +104,13 @@ internal static class OipJsonRequestReader
         }
     }
 
-    private static InferTensor ReadInput(ref Utf8JsonReader reader, int index, ReadOnlySpan<byte> binary, ref int binaryOffset)
+    private static InferTensor ReadInput(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, ref int jsonBase, int index, ReadOnlySpan<byte> binary, ref int binaryOffset)
     {
         // Data decoded in the first pass is disposed if a later key turns out to be wrong.
         InferTensor? decoded = null;
         try
         {
-            return ReadInputBody(ref reader, index, binary, ref binaryOffset, ref decoded);
+            return ReadInputBody(ref reader, json, ref jsonBase, index, binary, ref binaryOffset, ref decoded);
         }
         catch
         {
@@ -118,13 +119,14 @@ internal static class OipJsonRequestReader
         }
     }
 
-    private static InferTensor ReadInputBody(ref Utf8JsonReader reader, int index, ReadOnlySpan<byte> binary, ref int binaryOffset, ref InferTensor? decoded)
+    private static InferTensor ReadInputBody(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, ref int jsonBase, int index, ReadOnlySpan<byte> binary, ref int binaryOffset, ref InferTensor? decoded)
     {
         string? name = null;
         long[]? shape = null;
         OipDatatype? datatype = null;
         long binarySize = -1;
         Utf8JsonReader data = default;
+        var dataBase = 0;
         var hasData = false;
         while (Next(ref reader) == JsonTokenType.PropertyName)
         {
@@ -191,13 +193,14 @@ internal static class OipJsonRequestReader
                 if (name is not null && shape is not null && datatype is { } known && decoded is null)
                 {
                     // The usual key order: decode in this one pass.
-                    decoded = ReadData(ref reader, name, known, shape, InferTensor.CountElements(shape));
+                    decoded = ReadData(ref reader, json, ref jsonBase, name, known, shape, InferTensor.CountElements(shape));
                 }
                 else
                 {
                     // Keep a copy of the reader here and decode once name, shape and datatype are known,
                     // whatever order the client wrote the keys in.
                     data = reader;
+                    dataBase = jsonBase;
                     reader.Skip();
                 }
             }
@@ -261,10 +264,10 @@ internal static class OipJsonRequestReader
             throw InferenceException.Invalid($"Input '{name}' repeats 'name', 'shape' or 'datatype' after its 'data'.");
         }
 
-        return decoded ?? ReadData(ref data, name, type, shape, count);
+        return decoded ?? ReadData(ref data, json, ref dataBase, name, type, shape, count);
     }
 
-    private static InferTensor ReadData(ref Utf8JsonReader reader, string name, OipDatatype type, long[] shape, long count)
+    private static InferTensor ReadData(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, ref int jsonBase, string name, OipDatatype type, long[] shape, long count)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
         {
@@ -284,7 +287,19 @@ internal static class OipJsonRequestReader
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(byteLength, 1));
         try
         {
-            var written = ReadNumbers(ref reader, name, type, buffer.AsSpan(0, byteLength), count);
+            long written;
+            if (FlatNumberArray.TryRead(json, jsonBase + (int)reader.TokenStartIndex, type, buffer.AsSpan(0, byteLength), count, out written, out var close))
+            {
+                // Resume the reader on the array's closing bracket, where the general path leaves it.
+                reader = new Utf8JsonReader(json[close..], isFinalBlock: true, reader.CurrentState);
+                reader.Read();
+                jsonBase = close;
+            }
+            else
+            {
+                written = ReadNumbers(ref reader, name, type, buffer.AsSpan(0, byteLength), count);
+            }
+
             if (written != count)
             {
                 throw InferenceException.Invalid($"Input '{name}' has {written} elements; shape {LoadedModel.FormatShape(shape)} needs {count}.");
