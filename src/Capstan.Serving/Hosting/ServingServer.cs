@@ -64,6 +64,10 @@ public static class ServingServer
 
         // ASP.NET Core logs every request at Information (4 lines each): that is most of a small request's cost.
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        // Hosting starts an Activity and a logging scope for every request whenever its logger is enabled at
+        // any level, though it only logs request start and finish at Information: off, unless a tracer listens.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.SetMinimumLevel(options.LogLevel);
 
         var app = builder.Build();

@@ -33,8 +33,7 @@ public sealed class InferenceService(ModelRepository repository)
             {
                 lease.Model.Validate(request);
                 var response = await lease.Model.InferAsync(request, cancellationToken).ConfigureAwait(false);
-                Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, "success").Inc();
-                Repository.Metrics.Latency.WithLabels(metadata.Name, metadata.Version).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                lease.Model.RecordSuccess(Stopwatch.GetElapsedTime(started).TotalSeconds);
                 return response;
             }
             catch (InferenceException ex)

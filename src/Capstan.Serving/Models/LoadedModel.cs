@@ -18,6 +18,11 @@ public sealed class LoadedModel
     private readonly ModelBatcher _batcher;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly ServingMetrics _metrics;
+
+    // The success counter and latency histogram of this version, looked up once on first use rather than by label values on every request.
+    private Prometheus.Counter.Child? _succeeded;
+    private Prometheus.Histogram.Child? _latency;
     private int _references = 1;
 
     private LoadedModel(InferenceSession session, ModelMetadata metadata, ModelOptions options, ServingMetrics metrics)
@@ -30,6 +35,7 @@ public sealed class LoadedModel
             && metadata.Outputs.All(o => o.IsBatchable);
         _inputNames = [.. metadata.Inputs.Select(i => i.Name)];
         _outputNames = [.. metadata.Outputs.Select(o => o.Name)];
+        _metrics = metrics;
         _batcher = new ModelBatcher(this, metrics);
     }
 
@@ -102,6 +108,13 @@ public sealed class LoadedModel
             _session.Dispose();
             _runOptions.Dispose();
         }
+    }
+
+    /// <summary>Counts a successful request and its latency.</summary>
+    internal void RecordSuccess(double seconds)
+    {
+        (_succeeded ??= _metrics.Requests.WithLabels(Metadata.Name, Metadata.Version, "success")).Inc();
+        (_latency ??= _metrics.Latency.WithLabels(Metadata.Name, Metadata.Version)).Observe(seconds);
     }
 
     /// <summary>The RunOptions for runs that may overlap (no batching): never terminated, so one request cannot stop another's run.</summary>

@@ -7,6 +7,7 @@ using Capstan.Serving.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Capstan.Serving.Rest;
 
@@ -31,10 +32,15 @@ public static class OipRestApi
         v2.MapGet("/models/{model}/versions/{version}", (HttpContext c, string model, string version, InferenceService s) => WriteModelMetadata(c, s, model, version)).WithName("OipModelVersionMetadata");
         v2.MapGet("/models/{model}/ready", (HttpContext c, string model, InferenceService s) => Ready(c, s, model, null)).WithName("OipModelReady");
         v2.MapGet("/models/{model}/versions/{version}/ready", (HttpContext c, string model, string version, InferenceService s) => Ready(c, s, model, version)).WithName("OipModelVersionReady");
-        v2.MapPost("/models/{model}/infer", (HttpContext c, string model, InferenceService s) => InferAsync(c, s, model, null)).WithName("OipInfer");
-        v2.MapPost("/models/{model}/versions/{version}/infer", (HttpContext c, string model, string version, InferenceService s) => InferAsync(c, s, model, version)).WithName("OipVersionInfer");
+
+        // The hot path as plain request delegates: no per-request service scope or parameter binding.
+        var inference = endpoints.ServiceProvider.GetRequiredService<InferenceService>();
+        v2.MapPost("/models/{model}/infer", c => InferAsync(c, inference, RouteValue(c, "model"), null)).WithName("OipInfer");
+        v2.MapPost("/models/{model}/versions/{version}/infer", c => InferAsync(c, inference, RouteValue(c, "model"), RouteValue(c, "version"))).WithName("OipVersionInfer");
         return endpoints;
     }
+
+    private static string RouteValue(HttpContext context, string name) => (string)context.Request.RouteValues[name]!;
 
     private static async Task WriteServerMetadata(HttpContext context)
     {
