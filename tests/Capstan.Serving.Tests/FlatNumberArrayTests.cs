@@ -49,6 +49,39 @@ public sealed class FlatNumberArrayTests
         Assert.Equal(expected, flat.Inputs[0].Bytes[..expected.Length].ToArray());
     }
 
+    [Fact]
+    public void TryRead_RandomNumbersInEveryNotation_EqualsFloatAndDoubleParse()
+    {
+        var random = new Random(11);
+        var fast = 0;
+        const int Total = 50_000;
+        var destination = new byte[8];
+        for (var i = 0; i < Total; i++)
+        {
+            var f = (float)((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-12, 12)));
+            var text = (i % 3) switch
+            {
+                0 => f.ToString("R", CultureInfo.InvariantCulture),
+                1 => ((double)f).ToString("R", CultureInfo.InvariantCulture),
+                _ => f.ToString("E7", CultureInfo.InvariantCulture),
+            };
+            var array = Encoding.ASCII.GetBytes($"[ {text} ]");
+            if (FlatNumberArray.TryRead(array, 0, Models.OipDatatype.Fp32, destination, 1, out var written, out _))
+            {
+                fast++;
+                Assert.Equal(1, written);
+                Assert.Equal(BitConverter.SingleToInt32Bits(float.Parse(text, CultureInfo.InvariantCulture)), BitConverter.ToInt32(destination));
+            }
+
+            if (FlatNumberArray.TryRead(array, 0, Models.OipDatatype.Fp64, destination, 1, out _, out _))
+            {
+                Assert.Equal(BitConverter.DoubleToInt64Bits(double.Parse(text, CultureInfo.InvariantCulture)), BitConverter.ToInt64(destination));
+            }
+        }
+
+        Assert.True(fast > Total * 0.8, $"only {fast} of {Total} took the fast path");
+    }
+
     [Theory]
     [InlineData("[1,2,]", "Malformed JSON")]
     [InlineData("[1,,2]", "Malformed JSON")]

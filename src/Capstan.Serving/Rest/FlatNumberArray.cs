@@ -43,17 +43,16 @@ internal static class FlatNumberArray
                 return false;
             }
 
-            var end = NumberEnd(json, i);
-            if (end < 0)
+            if (!TryNumber(json, ref i, out var negative, out var mantissa, out var exponent)
+                || !JsonNumber.TryCompose(negative, mantissa, exponent, out var d))
             {
                 return false;
             }
 
-            var token = json[i..end];
             var slot = destination.Slice((int)(index * size), size);
             if (size == 4)
             {
-                if (!JsonNumber.TryParseSingle(token, out var f))
+                if (!JsonNumber.TryNarrow(d, out var f))
                 {
                     return false;
                 }
@@ -62,16 +61,11 @@ internal static class FlatNumberArray
             }
             else
             {
-                if (!JsonNumber.TryParseDouble(token, out var d))
-                {
-                    return false;
-                }
-
                 BinaryPrimitives.WriteDoubleLittleEndian(slot, d);
             }
 
             index++;
-            i = SkipWhitespace(json, end);
+            i = SkipWhitespace(json, i);
             if (i >= json.Length)
             {
                 return false;
@@ -93,60 +87,92 @@ internal static class FlatNumberArray
         }
     }
 
-    /// <summary>The index just past a JSON number starting at <paramref name="i"/>, or -1 when there is none.</summary>
-    private static int NumberEnd(ReadOnlySpan<byte> json, int i)
+    /// <summary>
+    /// Reads the JSON number at <paramref name="i"/> as sign, decimal mantissa and power of ten in one pass,
+    /// leaving <paramref name="i"/> just past it; false when it is not a number, is not followed by a
+    /// delimiter, or has more than 19 significant digits or a huge exponent (the general path's business).
+    /// </summary>
+    private static bool TryNumber(ReadOnlySpan<byte> json, ref int i, out bool negative, out ulong mantissa, out int exponent)
     {
-        if (i < json.Length && json[i] == '-')
+        mantissa = 0;
+        exponent = 0;
+        var digits = 0;
+        negative = i < json.Length && json[i] == '-';
+        if (negative)
         {
             i++;
         }
 
-        if (i >= json.Length)
+        if (i >= json.Length || !IsDigit(json[i]))
         {
-            return -1;
+            return false;
         }
 
         if (json[i] == '0')
         {
             i++;
         }
-        else if (IsDigit(json[i]))
-        {
-            i = Digits(json, i + 1);
-        }
         else
         {
-            return -1;
+            for (; i < json.Length && IsDigit(json[i]); i++)
+            {
+                if (!JsonNumber.Append(ref mantissa, ref digits, json[i]))
+                {
+                    return false;
+                }
+            }
         }
 
         if (i < json.Length && json[i] == '.')
         {
-            var afterDot = i + 1;
-            i = Digits(json, afterDot);
+            var afterDot = ++i;
+            for (; i < json.Length && IsDigit(json[i]); i++)
+            {
+                if (!JsonNumber.Append(ref mantissa, ref digits, json[i]))
+                {
+                    return false;
+                }
+
+                exponent--;
+            }
+
             if (i == afterDot)
             {
-                return -1;
+                return false;
             }
         }
 
         if (i < json.Length && (json[i] == 'e' || json[i] == 'E'))
         {
             i++;
+            var sign = 1;
             if (i < json.Length && (json[i] == '+' || json[i] == '-'))
             {
+                sign = json[i] == '-' ? -1 : 1;
                 i++;
             }
 
             var exponentStart = i;
-            i = Digits(json, i);
+            var written = 0;
+            for (; i < json.Length && IsDigit(json[i]); i++)
+            {
+                written = (written * 10) + (json[i] - '0');
+                if (written > 9999)
+                {
+                    return false;
+                }
+            }
+
             if (i == exponentStart)
             {
-                return -1;
+                return false;
             }
+
+            exponent += sign * written;
         }
 
         // A number must be followed by a delimiter; "1x" or "01" is not a number.
-        return i < json.Length && (IsDigit(json[i]) || !IsDelimiter(json[i])) ? -1 : i;
+        return i >= json.Length || IsDelimiter(json[i]);
     }
 
     private static int Digits(ReadOnlySpan<byte> json, int i)

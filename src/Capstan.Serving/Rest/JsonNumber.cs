@@ -25,11 +25,19 @@ internal static class JsonNumber
     public static bool TryParseDouble(ReadOnlySpan<byte> token, out double value)
     {
         value = 0;
-        if (!TryDecompose(token, out var negative, out var mantissa, out var exponent))
-        {
-            return false;
-        }
+        return TryDecompose(token, out var negative, out var mantissa, out var exponent) && TryCompose(negative, mantissa, exponent, out value);
+    }
 
+    public static bool TryParseSingle(ReadOnlySpan<byte> token, out float value)
+    {
+        value = 0;
+        return TryParseDouble(token, out var exact) && TryNarrow(exact, out value);
+    }
+
+    /// <summary>mantissa · 10^exponent when one IEEE operation rounds it correctly (Clinger's exact case).</summary>
+    public static bool TryCompose(bool negative, ulong mantissa, int exponent, out double value)
+    {
+        value = 0;
         if (mantissa == 0)
         {
             value = negative ? -0.0 : 0.0;
@@ -47,13 +55,10 @@ internal static class JsonNumber
         return true;
     }
 
-    public static bool TryParseSingle(ReadOnlySpan<byte> token, out float value)
+    /// <summary>The float nearest a correctly rounded double, when rounding twice cannot differ from rounding once.</summary>
+    public static bool TryNarrow(double exact, out float value)
     {
         value = 0;
-        if (!TryParseDouble(token, out var exact))
-        {
-            return false;
-        }
 
         // The double is the correctly rounded value; rounding it again to float is only wrong when
         // it sits exactly halfway between two floats (the 29 dropped bits are 1000...0), or in the
@@ -133,7 +138,7 @@ internal static class JsonNumber
         return i == token.Length;
     }
 
-    private static bool Append(ref ulong mantissa, ref int digits, byte digit)
+    internal static bool Append(ref ulong mantissa, ref int digits, byte digit)
     {
         if (mantissa == 0 && digit == '0')
         {

@@ -242,10 +242,13 @@ public static class OipRestApi
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
     }
 
+    private const long MaxPresizedBody = 1 << 20;
+
     /// <summary>Reads the whole body into one pooled buffer.</summary>
     private static async Task<PooledBufferWriter> ReadBodyAsync(PipeReader reader, long? contentLength, CancellationToken cancellationToken)
     {
-        var body = new PooledBufferWriter();
+        // Sized from Content-Length up front (bounded, so a lying header cannot reserve much), not grown by doubling and copying.
+        var body = new PooledBufferWriter(contentLength is > 0 and <= MaxPresizedBody ? (int)contentLength.Value : 4096);
         while (true)
         {
             var result = await reader.ReadAsync(cancellationToken);
@@ -268,7 +271,9 @@ public static class OipRestApi
 /// <summary>An <see cref="IBufferWriter{T}"/> over an <see cref="ArrayPool{T}"/> buffer.</summary>
 internal sealed class PooledBufferWriter : IBufferWriter<byte>, IDisposable
 {
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(4096);
+    private byte[] _buffer;
+
+    public PooledBufferWriter(int initialCapacity = 4096) => _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(initialCapacity, 1));
 
     public int WrittenCount { get; private set; }
 
