@@ -250,12 +250,12 @@ public static class ServingBenchmark
             // per row in a full batch, a CPU-bound server goes from 1/(H+R1) to at most 1/(H+Rb) requests per CPU-µs.
             var r1 = ortMlp.CpuUsPerRun;
             var rb = ortBatch.CpuUsPerRun / Saturating;
-            var h = Math.Max(0, batch1Cpu - r1);
-            var bound = (h + r1) / Math.Max(1e-9, h + rb);
+            var httpJson = Math.Max(0, batch1Cpu - r1);
+            var bound = (httpJson + r1) / Math.Max(1e-9, httpJson + rb);
             report.Add(
                 $"serving: MLP dynamic batching, {Saturating} clients, vs batch-1 (median of {rounds})",
                 $"{batchRatio:0.00}x",
-                $"rounds {Range(batchRatios, "0.00")}x; last: batched {Report.Rate(batchedRate)} at {batchedCpu:0} µs CPU/request (mean {meanBatch:0.0} rows/run), batch-1 {Report.Rate(batch1Rate)} at {batch1Cpu:0} µs; raw ORT ceiling {ceiling:0.0}x ({ortMlp.UsPerRun:0.0} µs/run at 1 row, {ortBatch.UsPerRun / Saturating:0.00} µs/row at {Saturating}); bound (H+R1)/(H+Rb) = {bound:0.00}x with H {h:0.0}, R1 {r1:0.0}, Rb {rb:0.00} µs CPU",
+                $"rounds {Range(batchRatios, "0.00")}x; last: batched {Report.Rate(batchedRate)} at {batchedCpu:0} µs CPU/request (mean {meanBatch:0.0} rows/run), batch-1 {Report.Rate(batch1Rate)} at {batch1Cpu:0} µs; raw ORT ceiling {ceiling:0.0}x ({ortMlp.UsPerRun:0.0} µs/run at 1 row, {ortBatch.UsPerRun / Saturating:0.00} µs/row at {Saturating}); bound (H+R1)/(H+Rb) = {bound:0.00}x with H {httpJson:0.0}, R1 {r1:0.0}, Rb {rb:0.00} µs CPU",
                 ">= 4x batch-1",
                 batchRatio >= 4);
 
