@@ -170,6 +170,24 @@ public sealed class NativeApiTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Equal("INVALID_PARAMETER_VALUE", escape.Body.GetProperty("errorCode").GetString());
     }
 
+    [Theory]
+    [InlineData("text/csv")]
+    [InlineData("application/json")]
+    [InlineData(null)]
+    public async Task RunArtifacts_Upload_AcceptsAnyContentType(string? contentType)
+    {
+        var (_, runId) = await CreateRunAsync();
+        using var content = new ByteArrayContent(Encoding.UTF8.GetBytes("a,b\n1,2\n"));
+        content.Headers.ContentType = contentType is null ? null : new MediaTypeHeaderValue(contentType);
+
+        using var put = await server.Http.PutAsync($"/api/v1/runs/{runId}/artifacts/data/table.csv", content);
+
+        Assert.Equal(HttpStatusCode.Created, put.StatusCode);
+        using var download = await server.Http.GetAsync($"/api/v1/runs/{runId}/artifacts/data/table.csv");
+        Assert.Equal(HttpStatusCode.OK, download.StatusCode);
+        Assert.Equal("a,b\n1,2\n", await download.Content.ReadAsStringAsync());
+    }
+
     [Fact]
     public async Task OpenApi_Document_ListsNamedNativeEndpoints()
     {

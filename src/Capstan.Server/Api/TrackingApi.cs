@@ -40,8 +40,9 @@ public static class TrackingApi
         runs.MapGet("/{id}/metrics/{key}", GetMetricHistoryAsync).WithName("GetMetricHistory");
         runs.MapGet("/{id}/artifacts", ListArtifactsAsync).WithName("ListRunArtifacts");
         runs.MapGet("/{id}/artifacts/{**path}", DownloadArtifactAsync).WithName("DownloadRunArtifact");
+        // An artifact is any file: the body is stored as sent, whatever its Content-Type (or none, as `curl -T` sends).
         runs.MapPut("/{id}/artifacts/{**path}", UploadArtifactAsync).WithName("UploadRunArtifact")
-            .Accepts<Stream>("application/octet-stream")
+            .Accepts<Stream>("application/octet-stream", "*/*")
             .WithMetadata(new DisableRequestSizeLimitAttribute());
         return app;
     }
