@@ -305,7 +305,8 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
         return rows;
     }
 
-    /// <summary>Runs with the request timeout as a watchdog: an overrun sets ONNX Runtime's terminate flag and the run fails as a timeout.</summary>
+    /// <summary>Runs with the request timeout as a watchdog: an overrun sets ONNX Runtime's terminate flag and the run fails as a timeout,
+    /// as does a run that finished after its deadline.</summary>
     private InferResponse[] RunWatched(IReadOnlyList<InferRequest> requests)
     {
         lock (_watchGate)
@@ -313,10 +314,19 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
             _watchdogArmed = true;
         }
 
+        var started = Stopwatch.GetTimestamp();
         _watchdog!.Change(_model.Options.RequestTimeout, Timeout.InfiniteTimeSpan);
         try
         {
-            return _model.Run(requests, _runOptions!);
+            var responses = _model.Run(requests, _runOptions!);
+
+            // The watchdog is a timer callback and can come late on a busy machine; the deadline is the deadline.
+            if (Stopwatch.GetElapsedTime(started) > _model.Options.RequestTimeout)
+            {
+                throw TimedOut();
+            }
+
+            return responses;
         }
         catch (InferenceException) when (Volatile.Read(ref _watchdogFired))
         {
