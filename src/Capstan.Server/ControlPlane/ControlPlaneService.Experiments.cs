@@ -1,4 +1,3 @@
-using Capstan.Core;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
 
@@ -12,10 +11,6 @@ namespace Capstan.Server.ControlPlane;
 /// </summary>
 public sealed partial class ControlPlaneService
 {
-    private readonly Dictionary<string, DateTimeOffset> _experimentTimers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Resource> _deletedExperiments = new(StringComparer.Ordinal);
-    private readonly FailureBackoff _experimentFailures = new();
-
     private IEnumerable<Task> ExperimentLoops(CancellationToken cancellationToken)
     {
         if (experiments is null)
@@ -23,135 +18,57 @@ public sealed partial class ControlPlaneService
             return [];
         }
 
-        var queue = new ReconcileQueue(_options.QueueCapacity);
+        var loop = new ReconcileLoop<Resource>(
+            _options,
+            time,
+            experiments.ReconcileAsync,
+            async (experiment, token) =>
+            {
+                await experiments.DeleteTrialsAsync(experiment, token).ConfigureAwait(false);
+                Log.ExperimentDeleted(logger, TrainJobReconciler.Key(experiment));
+            },
+            (key, e) => Log.ExperimentReconcileFailed(logger, key, e),
+            UnfinishedExperimentsAsync);
+
+        // One worker: an experiment's pass reads all its trials, and passes of different experiments are short.
         return
         [
-            WatchExperimentsAsync(queue, cancellationToken),
-            WatchTrialsAsync(queue, cancellationToken),
-            ExperimentTimersAsync(queue, cancellationToken),
-            WorkExperimentsAsync(experiments, queue, cancellationToken),
+            WatchExperimentsAsync(loop, cancellationToken),
+            WatchTrialsAsync(loop, cancellationToken),
+            .. loop.Run(workers: 1, cancellationToken),
         ];
     }
 
-    private async Task WatchExperimentsAsync(ReconcileQueue queue, CancellationToken cancellationToken)
+    private async Task WatchExperimentsAsync(ReconcileLoop<Resource> loop, CancellationToken cancellationToken)
     {
         await foreach (var change in resources.WatchAsync(TuningExperiment.KindName, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             var key = TrainJobReconciler.Key(change.Object);
             if (change.Type == WatchEventType.Deleted)
             {
-                lock (_gate)
-                {
-                    _deletedExperiments[key] = change.Object;
-                }
+                await loop.DeletedAsync(key, change.Object, cancellationToken).ConfigureAwait(false);
             }
-
-            await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                await loop.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
-    private async Task WatchTrialsAsync(ReconcileQueue queue, CancellationToken cancellationToken)
+    private async Task WatchTrialsAsync(ReconcileLoop<Resource> loop, CancellationToken cancellationToken)
     {
         await foreach (var change in resources.WatchAsync(TrainJob.KindName, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             if (ExperimentReconciler.ExperimentKeyOf(change.Object) is { } key)
             {
-                await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
+                await loop.AddAsync(key, cancellationToken).ConfigureAwait(false);
             }
         }
     }
 
-    private async Task ExperimentTimersAsync(ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        var nextResync = time.GetUtcNow() + _options.ResyncInterval;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            await Task.Delay(_options.TimerInterval, time, cancellationToken).ConfigureAwait(false);
-            var now = time.GetUtcNow();
-            List<string> due;
-            lock (_gate)
-            {
-                due = [.. _experimentTimers.Where(t => t.Value <= now).Select(t => t.Key)];
-                foreach (var key in due)
-                {
-                    _experimentTimers.Remove(key);
-                }
-            }
-
-            if (now >= nextResync)
-            {
-                nextResync = now + _options.ResyncInterval;
-                foreach (var experiment in await resources.ListAsync<TuningExperiment>(cancellationToken: cancellationToken).ConfigureAwait(false))
-                {
-                    if (experiment.Status?.Phase is not (ExperimentPhase.Succeeded or ExperimentPhase.Failed))
-                    {
-                        due.Add(TrainJobReconciler.Key(experiment));
-                    }
-                }
-            }
-
-            foreach (var key in due)
-            {
-                await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task WorkExperimentsAsync(ExperimentReconciler reconciler, ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                Resource? deleted;
-                lock (_gate)
-                {
-                    _deletedExperiments.Remove(key, out deleted);
-                }
-
-                if (deleted is not null)
-                {
-                    await reconciler.DeleteTrialsAsync(deleted, cancellationToken).ConfigureAwait(false);
-                    Log.ExperimentDeleted(logger, key);
-                }
-
-                var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
-                _experimentFailures.Succeeded(key);
-                if (result.RequeueAfter is { } delay)
-                {
-                    ScheduleExperiment(key, delay);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception e)
-            {
-                if (e is not CapstanException { Code: ErrorCode.Conflict })
-                {
-                    Log.ExperimentReconcileFailed(logger, key, e);
-                }
-
-                ScheduleExperiment(key, _experimentFailures.Failed(key));
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private void ScheduleExperiment(string key, TimeSpan delay)
-    {
-        var due = time.GetUtcNow() + delay;
-        lock (_gate)
-        {
-            if (!_experimentTimers.TryGetValue(key, out var existing) || due < existing)
-            {
-                _experimentTimers[key] = due;
-            }
-        }
-    }
+    /// <summary>The resync: every experiment that has not finished.</summary>
+    private async Task<IEnumerable<string>> UnfinishedExperimentsAsync(CancellationToken cancellationToken) =>
+        from experiment in await resources.ListAsync<TuningExperiment>(cancellationToken: cancellationToken).ConfigureAwait(false)
+        where experiment.Status?.Phase is not (ExperimentPhase.Succeeded or ExperimentPhase.Failed)
+        select TrainJobReconciler.Key(experiment);
 }

@@ -27,15 +27,20 @@ public sealed partial class ControlPlaneService(
     private const int MetricEventCapacity = 16_384;
 
     private readonly ControlPlaneOptions _options = options ?? new ControlPlaneOptions();
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TrainJob> _deleted = new(StringComparer.Ordinal);
-    private readonly FailureBackoff _failures = new();
-    private ReconcileQueue? _queue;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var queue = _queue = new ReconcileQueue(_options.QueueCapacity);
+        var jobs = new ReconcileLoop<TrainJob>(
+            _options,
+            time,
+            reconciler.ReconcileAsync,
+            async (job, cancellationToken) =>
+            {
+                await reconciler.StopDeletedAsync(job, cancellationToken).ConfigureAwait(false);
+                Log.JobDeleted(logger, TrainJobReconciler.Key(job));
+            },
+            (key, e) => Log.ReconcileFailed(logger, key, e),
+            UnfinishedJobsAsync);
         var metrics = Channel.CreateBounded<WorkloadMetricsReported>(new BoundedChannelOptions(MetricEventCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,
@@ -47,16 +52,11 @@ public sealed partial class ControlPlaneService(
         var runtimeEvents = runtime.WatchAsync(stoppingToken);
         var loops = new List<Task>
         {
-            WatchJobsAsync(queue, stoppingToken),
-            WatchRuntimeAsync(runtimeEvents, queue, metrics.Writer, stoppingToken),
+            WatchJobsAsync(jobs, stoppingToken),
+            WatchRuntimeAsync(runtimeEvents, jobs, metrics.Writer, stoppingToken),
             LogMetricsAsync(metrics.Reader, stoppingToken),
-            TimersAsync(queue, stoppingToken),
         };
-        for (var i = 0; i < Math.Max(1, _options.Workers); i++)
-        {
-            loops.Add(WorkAsync(queue, stoppingToken));
-        }
-
+        loops.AddRange(jobs.Run(_options.Workers, stoppingToken));
         loops.AddRange(ExperimentLoops(stoppingToken));
 
         try
@@ -69,24 +69,23 @@ public sealed partial class ControlPlaneService(
         }
     }
 
-    private async Task WatchJobsAsync(ReconcileQueue queue, CancellationToken cancellationToken)
+    private async Task WatchJobsAsync(ReconcileLoop<TrainJob> jobs, CancellationToken cancellationToken)
     {
         await foreach (var change in resources.WatchAsync(TrainJob.KindName, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             var key = TrainJobReconciler.Key(change.Object);
             if (change.Type == WatchEventType.Deleted && change.Object is TrainJob job)
             {
-                lock (_gate)
-                {
-                    _deleted[key] = job;
-                }
+                await jobs.DeletedAsync(key, job, cancellationToken).ConfigureAwait(false);
             }
-
-            await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                await jobs.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
-    private static async Task WatchRuntimeAsync(IAsyncEnumerable<WorkloadEvent> events, ReconcileQueue queue, ChannelWriter<WorkloadMetricsReported> metrics, CancellationToken cancellationToken)
+    private static async Task WatchRuntimeAsync(IAsyncEnumerable<WorkloadEvent> events, ReconcileLoop<TrainJob> jobs, ChannelWriter<WorkloadMetricsReported> metrics, CancellationToken cancellationToken)
     {
         await foreach (var item in events.ConfigureAwait(false))
         {
@@ -96,7 +95,7 @@ public sealed partial class ControlPlaneService(
                     await metrics.WriteAsync(reported, cancellationToken).ConfigureAwait(false);
                     break;
                 case WorkloadStatusChanged changed when TrainJobReconciler.KeyOfWorkload(changed.WorkloadId) is { } key:
-                    await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
+                    await jobs.AddAsync(key, cancellationToken).ConfigureAwait(false);
                     break;
             }
         }
@@ -134,101 +133,9 @@ public sealed partial class ControlPlaneService(
         }
     }
 
-    private async Task TimersAsync(ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        var nextResync = time.GetUtcNow() + _options.ResyncInterval;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            await Task.Delay(_options.TimerInterval, time, cancellationToken).ConfigureAwait(false);
-            var now = time.GetUtcNow();
-            List<string> due;
-            lock (_gate)
-            {
-                due = [.. _timers.Where(t => t.Value <= now).Select(t => t.Key)];
-                foreach (var key in due)
-                {
-                    _timers.Remove(key);
-                }
-            }
-
-            if (now >= nextResync)
-            {
-                nextResync = now + _options.ResyncInterval;
-                foreach (var job in await resources.ListAsync<TrainJob>(cancellationToken: cancellationToken).ConfigureAwait(false))
-                {
-                    if (job.Status?.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed))
-                    {
-                        due.Add(TrainJobReconciler.Key(job));
-                    }
-                }
-            }
-
-            foreach (var key in due)
-            {
-                await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task WorkAsync(ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                TrainJob? deleted;
-                lock (_gate)
-                {
-                    _deleted.Remove(key, out deleted);
-                }
-
-                if (deleted is not null)
-                {
-                    await reconciler.StopDeletedAsync(deleted, cancellationToken).ConfigureAwait(false);
-                    Log.JobDeleted(logger, key);
-                }
-
-                var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
-                _failures.Succeeded(key);
-
-                if (result.RequeueAfter is { } delay)
-                {
-                    Schedule(key, delay);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception e)
-            {
-                // Conflicts (someone wrote the job meanwhile), a busy or broken store, a bug in one job's pass: the job is
-                // tried again with exponential backoff per key, as Kubernetes controllers' rate-limited queues do, and
-                // the other jobs and the server carry on.
-                if (e is not CapstanException { Code: ErrorCode.Conflict })
-                {
-                    Log.ReconcileFailed(logger, key, e);
-                }
-
-                Schedule(key, _failures.Failed(key));
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private void Schedule(string key, TimeSpan delay)
-    {
-        var due = time.GetUtcNow() + delay;
-        lock (_gate)
-        {
-            if (!_timers.TryGetValue(key, out var existing) || due < existing)
-            {
-                _timers[key] = due;
-            }
-        }
-    }
+    /// <summary>The resync: every job that has not finished.</summary>
+    private async Task<IEnumerable<string>> UnfinishedJobsAsync(CancellationToken cancellationToken) =>
+        from job in await resources.ListAsync<TrainJob>(cancellationToken: cancellationToken).ConfigureAwait(false)
+        where job.Status?.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed)
+        select TrainJobReconciler.Key(job);
 }

@@ -22,25 +22,26 @@ public sealed class InferenceServiceController(
     ControlPlaneOptions? options = null) : BackgroundService
 {
     private readonly ControlPlaneOptions _options = options ?? new ControlPlaneOptions();
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, InferenceService> _deleted = new(StringComparer.Ordinal);
-    private readonly FailureBackoff _failures = new();
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var queue = new ReconcileQueue(_options.QueueCapacity);
+        var services = new ReconcileLoop<InferenceService>(
+            _options,
+            time,
+            reconciler.ReconcileAsync,
+            async (service, cancellationToken) =>
+            {
+                await reconciler.StopDeletedAsync(service, cancellationToken).ConfigureAwait(false);
+                Log.InferenceServiceDeleted(logger, TrainJobReconciler.Key(service));
+            },
+            (key, e) => Log.ReconcileFailed(logger, key, e));
         var runtimeEvents = runtime.WatchAsync(stoppingToken);
         var loops = new List<Task>
         {
-            WatchServicesAsync(queue, stoppingToken),
-            WatchRuntimeAsync(runtimeEvents, queue, stoppingToken),
-            TimersAsync(queue, stoppingToken),
+            WatchServicesAsync(services, stoppingToken),
+            WatchRuntimeAsync(runtimeEvents, services, stoppingToken),
         };
-        for (var i = 0; i < Math.Max(1, _options.Workers); i++)
-        {
-            loops.Add(WorkAsync(queue, stoppingToken));
-        }
+        loops.AddRange(services.Run(_options.Workers, stoppingToken));
 
         try
         {
@@ -52,111 +53,29 @@ public sealed class InferenceServiceController(
         }
     }
 
-    private async Task WatchServicesAsync(ReconcileQueue queue, CancellationToken cancellationToken)
+    private async Task WatchServicesAsync(ReconcileLoop<InferenceService> services, CancellationToken cancellationToken)
     {
         await foreach (var change in resources.WatchAsync(InferenceService.KindName, cancellationToken: cancellationToken).ConfigureAwait(false))
         {
             var key = TrainJobReconciler.Key(change.Object);
             if (change.Type == WatchEventType.Deleted && change.Object is InferenceService service)
             {
-                lock (_gate)
-                {
-                    _deleted[key] = service;
-                }
+                await services.DeletedAsync(key, service, cancellationToken).ConfigureAwait(false);
             }
-
-            await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                await services.AddAsync(key, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 
-    private static async Task WatchRuntimeAsync(IAsyncEnumerable<WorkloadEvent> events, ReconcileQueue queue, CancellationToken cancellationToken)
+    private static async Task WatchRuntimeAsync(IAsyncEnumerable<WorkloadEvent> events, ReconcileLoop<InferenceService> services, CancellationToken cancellationToken)
     {
         await foreach (var item in events.ConfigureAwait(false))
         {
             if (item is WorkloadStatusChanged changed && InferenceServiceReconciler.KeyOfWorkload(changed.WorkloadId) is { } key)
             {
-                await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task TimersAsync(ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            await Task.Delay(_options.TimerInterval, time, cancellationToken).ConfigureAwait(false);
-            var now = time.GetUtcNow();
-            List<string> due;
-            lock (_gate)
-            {
-                due = [.. _timers.Where(t => t.Value <= now).Select(t => t.Key)];
-                foreach (var key in due)
-                {
-                    _timers.Remove(key);
-                }
-            }
-
-            foreach (var key in due)
-            {
-                await queue.AddAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task WorkAsync(ReconcileQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                InferenceService? deleted;
-                lock (_gate)
-                {
-                    _deleted.Remove(key, out deleted);
-                }
-
-                if (deleted is not null)
-                {
-                    await reconciler.StopDeletedAsync(deleted, cancellationToken).ConfigureAwait(false);
-                    Log.InferenceServiceDeleted(logger, key);
-                }
-
-                var result = await reconciler.ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
-                _failures.Succeeded(key);
-                if (result.RequeueAfter is { } delay)
-                {
-                    Schedule(key, delay);
-                }
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
-            catch (Exception e)
-            {
-                if (e is not CapstanException { Code: ErrorCode.Conflict })
-                {
-                    Log.ReconcileFailed(logger, key, e);
-                }
-
-                Schedule(key, _failures.Failed(key));
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private void Schedule(string key, TimeSpan delay)
-    {
-        var due = time.GetUtcNow() + delay;
-        lock (_gate)
-        {
-            if (!_timers.TryGetValue(key, out var existing) || due < existing)
-            {
-                _timers[key] = due;
+                await services.AddAsync(key, cancellationToken).ConfigureAwait(false);
             }
         }
     }
