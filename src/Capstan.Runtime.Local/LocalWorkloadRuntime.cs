@@ -144,6 +144,14 @@ public sealed partial class LocalWorkloadRuntime : IWorkloadRuntime
         }
     }
 
+    public Task<IReadOnlyList<WorkloadStatus>> ListAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            return Task.FromResult<IReadOnlyList<WorkloadStatus>>([.. _workloads.Values.Select(w => w.Snapshot())]);
+        }
+    }
+
     public async Task<WorkloadStatus?> StopAsync(string workloadId, CancellationToken cancellationToken = default)
     {
         LocalWorkload? workload;

@@ -23,6 +23,12 @@ internal static partial class Log
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "{Count} metric(s) of workload {WorkloadId} could not be logged")]
     public static partial void MetricsNotLogged(ILogger logger, string workloadId, int count, Exception exception);
 
+    [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "Stopped workload {WorkloadId}: its {Kind} was deleted while no control plane was watching")]
+    public static partial void OrphanStopped(ILogger logger, string workloadId, string kind);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Warning, Message = "Looking for workloads of deleted {Kind}s failed; they keep running")]
+    public static partial void OrphanSweepFailed(ILogger logger, string kind, Exception exception);
+
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "InferenceService {Key} deleted; its server was stopped")]
     public static partial void InferenceServiceDeleted(ILogger logger, string key);
 

@@ -20,6 +20,9 @@ public interface IWorkloadRuntime : IAsyncDisposable
     /// <summary>The workload's status, or null when the runtime has never seen the id.</summary>
     Task<WorkloadStatus?> GetStatusAsync(string workloadId, CancellationToken cancellationToken = default);
 
+    /// <summary>The status of every workload the runtime knows, finished or not (e.g. to find the ones whose owner is gone).</summary>
+    Task<IReadOnlyList<WorkloadStatus>> ListAsync(CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Ends the workload: a queued one leaves the queue, a running one has the whole process tree of every
     /// replica terminated. Completes when nothing of it runs any more; the final status has reason

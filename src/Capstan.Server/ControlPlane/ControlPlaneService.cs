@@ -55,6 +55,7 @@ public sealed partial class ControlPlaneService(
             WatchJobsAsync(jobs, stoppingToken),
             WatchRuntimeAsync(runtimeEvents, jobs, metrics.Writer, stoppingToken),
             LogMetricsAsync(metrics.Reader, stoppingToken),
+            OrphanSweep.RunAsync(logger, runtime, resources, TrainJob.KindName, TrainJobReconciler.KeyOfWorkload, stoppingToken),
         };
         loops.AddRange(jobs.Run(_options.Workers, stoppingToken));
         loops.AddRange(ExperimentLoops(stoppingToken));

@@ -40,6 +40,7 @@ public sealed class InferenceServiceController(
         {
             WatchServicesAsync(services, stoppingToken),
             WatchRuntimeAsync(runtimeEvents, services, stoppingToken),
+            OrphanSweep.RunAsync(logger, runtime, resources, InferenceService.KindName, InferenceServiceReconciler.KeyOfWorkload, stoppingToken),
         };
         loops.AddRange(services.Run(_options.Workers, stoppingToken));
 

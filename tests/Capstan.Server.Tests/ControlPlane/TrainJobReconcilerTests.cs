@@ -257,6 +257,43 @@ public sealed class TrainJobReconcilerTests
     }
 
     [Fact]
+    public async Task Restart_JobDeletedWhileDown_ItsProcessIsStopped()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync();
+        await plane.ApplyAsync(Job("orphan", "sleep 60"));
+        var running = await plane.WaitForAsync("orphan", j => j.Status?.Phase == TrainJobPhase.Running);
+        var workloadId = Core.Runtime.TrainJobWorkloads.WorkloadId(running, 1);
+        var pid = (await plane.Runtime.GetStatusAsync(workloadId, TestContext.Current.CancellationToken))!.Replicas[0].ProcessId!.Value;
+
+        // The job goes while no control plane watches: no Deleted event reaches a loop, and its process runs on.
+        await plane.RestartAsync(() => plane.Store.DeleteAsync(TrainJob.KindName, "default", "orphan").GetAwaiter().GetResult());
+
+        var until = DateTime.UtcNow.AddSeconds(15);
+        var status = await plane.Runtime.GetStatusAsync(workloadId, TestContext.Current.CancellationToken);
+        while (!status!.IsFinished && DateTime.UtcNow < until)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            status = await plane.Runtime.GetStatusAsync(workloadId, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(Core.Runtime.WorkloadReasons.Stopped, status.Reason);
+        Assert.False(ProcessIsAlive(pid), $"process {pid} of the deleted job still runs");
+    }
+
+    private static bool ProcessIsAlive(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
     public async Task Job_DeletedAndCreatedAgainUnderItsName_RunsAgainInANewRun()
     {
         await using var plane = await ControlPlaneHarness.StartAsync();
