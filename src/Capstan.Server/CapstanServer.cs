@@ -152,7 +152,7 @@ public static class CapstanServer
         app.MapTrackingApi();
         app.MapRegistryApi();
         app.MapResourceApi();
-        app.MapTrainJobLogApi();
+        app.MapResourceLogApi();
         app.MapOpenApi();
         app.MapDashboard();
 

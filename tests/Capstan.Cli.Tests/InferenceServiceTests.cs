@@ -139,6 +139,16 @@ public sealed class InferenceServiceTests
         Assert.Equal("1", first.Version);
         AssertClose(Expected(1), first.Data);
 
+        // The control plane's API shows the server's own log and, for the dashboard, its scraped request counters.
+        var api = app.Urls.Single();
+        var log = await http.GetStringAsync($"{api}/api/v1/namespaces/default/inferenceservices/iris/log", Ct);
+        Assert.Contains("Serving iris", log, StringComparison.Ordinal);
+        var scrape = JsonDocument.Parse(await http.GetStringAsync($"{api}/api/v1/dashboard/services/default/iris/metrics", Ct)).RootElement;
+        Assert.True(scrape.GetProperty("available").GetBoolean(), scrape.ToString());
+        var figures = scrape.GetProperty("versions").EnumerateArray().Single(v => v.GetProperty("version").GetString() == "1");
+        Assert.Equal(1, figures.GetProperty("requests").GetProperty("success").GetDouble());
+        Assert.Equal(1, figures.GetProperty("latencyCount").GetDouble());
+
         // Requests keep flowing while the alias moves; not one may fail.
         using var stopLoad = new CancellationTokenSource();
         var failures = 0;

@@ -41,6 +41,7 @@ public static class DashboardApi
         api.MapGet("/experiments/{id}/keys", ExperimentKeysAsync).WithName("DashboardExperimentKeys");
         api.MapPost("/metric-series", MetricSeriesAsync).WithName("DashboardMetricSeries");
         api.MapGet("/resources/{plural}", ListResourcesAsync).WithName("DashboardListResources");
+        api.MapServiceMetrics();
         return app;
     }
 

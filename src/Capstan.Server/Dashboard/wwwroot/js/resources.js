@@ -3,6 +3,7 @@
 import { h, replace, badge, fmtTime, fmtNumber, kvList, table } from './dom.js';
 import { get, request, enc } from './api.js';
 import { followLog } from './runs.js';
+import { servingFigures } from './serving.js';
 
 export function conditionsTable(conditions) {
   if (!conditions || conditions.length === 0) return h('p', { class: 'muted' }, 'No conditions reported yet.');
@@ -130,24 +131,16 @@ export function jobPage(view, ctx, query, ns, name) {
 }
 
 export function servicePage(view, ctx, query, ns, name) {
-  const el = h('div', { class: 'card', id: 'serving' });
-  // The server has no log subresource for services yet; their requests show in the serving figures.
+  const split = h('div');
+  const serving = servingFigures(ctx, ns, name);
+  const el = h('div', { class: 'card', id: 'serving' }, h('h2', null, 'Serving'), split, serving.el);
+  ctx.every(2000, serving.refresh);
+  serving.refresh().catch(e => console.warn('serving figures', e));
   return resourcePage(view, ctx, 'inferenceservices', ns, name, 'services', 'Services', {
     el,
-    noLog: true,
     draw(resource) {
-      const split = trafficOf(resource);
-      const m = resource.status?.metrics || resource.status?.serving || {};
-      const figure = (label, ...keys) => { const k = keys.find(key => m[key] !== undefined || resource.status?.[key] !== undefined); return k ? [[label, statusValue(m[k] ?? resource.status[k])]] : []; };
-      const figures = [
-        ...figure('Requests per second', 'requestRate', 'requestsPerSecond', 'rps'),
-        ...figure('Latency p50 (ms)', 'latencyP50Ms', 'p50Ms', 'latencyP50'),
-        ...figure('Latency p95 (ms)', 'latencyP95Ms', 'p95Ms', 'latencyP95'),
-        ...figure('Latency p99 (ms)', 'latencyP99Ms', 'p99Ms', 'latencyP99'),
-      ];
-      replace(el, h('h2', null, 'Serving'),
-        split ? [h('p', null, 'Traffic split'), h('div', { class: 'splitbar' }, split.map(s => { const span = h('span', { title: `${s.name} ${s.percent}%` }, `${s.name} ${s.percent}%`); span.style.flex = String(Math.max(s.percent, 0.5)); return span; }))] : h('p', { class: 'muted' }, 'No canary: all traffic to one version.'),
-        figures.length ? kvList(figures) : h('p', { class: 'muted' }, 'Request rate and latency appear here once the service reports them in its status.'));
+      const traffic = trafficOf(resource);
+      replace(split, traffic ? [h('p', null, 'Traffic split'), h('div', { class: 'splitbar' }, traffic.map(s => { const span = h('span', { title: `${s.name} ${s.percent}%` }, `${s.name} ${s.percent}%`); span.style.flex = String(Math.max(s.percent, 0.5)); return span; }))] : h('p', { class: 'muted' }, 'No canary: all traffic to one version.'));
     },
   });
 }
