@@ -90,6 +90,7 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
         var events = new ClusterEvents(client, "capstan-operator", options.Identity);
         var trainJobs = new TrainJobController(client, options, events, loggers.CreateLogger<TrainJobController>());
         var inferenceServices = new InferenceServiceController(client, options, events, loggers.CreateLogger<InferenceServiceController>());
-        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken));
+        var experiments = new ExperimentController(client, options, events, loggers.CreateLogger<ExperimentController>());
+        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken), experiments.RunAsync(cancellationToken));
     }
 }

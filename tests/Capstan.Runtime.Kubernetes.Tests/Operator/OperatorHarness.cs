@@ -144,8 +144,8 @@ public sealed class OperatorHarness : IAsyncDisposable
         }
     }
 
-    public static Task WaitForAsync(Func<bool> condition, string what, int seconds = 15) =>
-        WaitForAsync(() => Task.FromResult(condition()), what, seconds);
+    public static Task WaitForAsync(Func<bool> condition, string what, int seconds = 15, Func<string>? onTimeout = null) =>
+        WaitForAsync(() => Task.FromResult(condition()), what, seconds, onTimeout);
 
     public async ValueTask DisposeAsync()
     {

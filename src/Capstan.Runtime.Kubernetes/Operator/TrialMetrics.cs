@@ -1,0 +1,63 @@
+using Capstan.Core.Resources;
+using Capstan.Core.Runtime;
+using Capstan.Core.Tracking;
+using Capstan.Runtime.Kubernetes.Rendering;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Capstan.Runtime.Kubernetes.Operator;
+
+/// <summary>
+/// A trial's metrics on a cluster, read the way Katib's default StdOut collector reads them: the <c>name=value</c> lines
+/// the training code printed (<see cref="StdoutMetrics"/>, the same parser the local runtime uses), from the log of the
+/// trial Job's rank-0 pod (the Job controller labels its pods <c>batch.kubernetes.io/job-name</c>; an Indexed Job's rank is
+/// its completion index), through the API server's <c>pods/log</c>. Read once, when the trial's TrainJob has ended; the
+/// observation is then kept in the Experiment's status, so it outlives the pod.
+/// </summary>
+internal sealed class TrialMetrics(IKubernetes client)
+{
+    public const string JobNameLabel = "batch.kubernetes.io/job-name";
+
+    /// <summary>Min, max and latest of each metric in <paramref name="names"/>; null when none was printed, or no pod is left to read.</summary>
+    public async Task<(Observation? Observation, string? Problem)> ReadAsync(string @namespace, string trial, IEnumerable<string> names, CancellationToken cancellationToken)
+    {
+        var pods = await client.CoreV1.ListNamespacedPodAsync(@namespace, labelSelector: $"{JobNameLabel}={trial}", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var pod = pods.Items
+            .Where(p => Rank(p) == 0)
+            .OrderByDescending(p => p.Status?.Phase == "Succeeded")
+            .ThenByDescending(p => p.Metadata.CreationTimestamp)
+            .FirstOrDefault();
+        if (pod is null)
+        {
+            return (null, $"no pod of Job {trial} is left to read its metrics from");
+        }
+
+        var wanted = names.ToHashSet(StringComparer.Ordinal);
+        var parser = new StdoutMetrics();
+        var found = new List<Metric>();
+        try
+        {
+            var stream = await client.CoreV1.ReadNamespacedPodLogAsync(pod.Metadata.Name, @namespace, container: TrainJobRenderer.ContainerName, cancellationToken: cancellationToken).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+            {
+                found.AddRange(parser.Parse(line, 0).Where(m => wanted.Contains(m.Key)));
+            }
+        }
+        catch (HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return (null, $"the log of pod {pod.Metadata.Name} is gone");
+        }
+
+        var metrics = found
+            .Where(m => !double.IsNaN(m.Value))
+            .GroupBy(m => m.Key, StringComparer.Ordinal)
+            .Select(g => new ObservedMetric { Name = g.Key, Min = g.Min(m => m.Value), Max = g.Max(m => m.Value), Latest = g.OrderBy(m => m.Step).Last().Value })
+            .ToList();
+        return metrics.Count == 0 ? (null, null) : (new Observation { Metrics = metrics }, null);
+    }
+
+    private static int Rank(V1Pod pod) =>
+        pod.Metadata.Annotations?.TryGetValue(CapstanLabels.JobCompletionIndex, out var index) == true && int.TryParse(index, out var rank) ? rank : 0;
+}
