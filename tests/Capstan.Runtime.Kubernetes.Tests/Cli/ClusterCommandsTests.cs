@@ -146,11 +146,13 @@ public sealed class ClusterCommandsTests : IAsyncLifetime
 
         await _cluster.CreateTrainJobAsync("mnist", new JsonObject { ["image"] = "trainer:1" });
         await WaitForAsync(async () => await _cluster.JobAsync("mnist") is not null, "the operator to create the Job");
+        var held = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "default");
         await stop.CancelAsync();
 
         Assert.Equal(0, await running);
+        Assert.Equal("cli-op", held.Spec.HolderIdentity);
         var lease = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "default");
-        Assert.Equal("cli-op", lease.Spec.HolderIdentity);
+        Assert.Equal("", lease.Spec.HolderIdentity); // Released on the way out, for a standby to take at once.
         Assert.Contains("Stopped.", stderr.ToString(), StringComparison.Ordinal);
     }
 
