@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -26,8 +27,11 @@ namespace Capstan.Runtime.Kubernetes.Operator;
 /// what the status says (counts, optimal trial, conditions Created/Running/Succeeded/Failed) is
 /// <see cref="ExperimentProgress"/>, shared with the local loop. Status goes through the status subresource, checked on
 /// the resourceVersion read: a 409 re-reads and redoes the pass.
-/// Not yet on a cluster: early stopping (trials run to their end; an Event says so), resuming a finished experiment
-/// whose maxTrialCount was raised, and the tracking runs the local loop nests its trials under.
+/// Early stopping reads a running trial's log every <see cref="OperatorOptions.ExperimentPollInterval"/>; a trial it
+/// stops, like one still running when the experiment ends, is stopped by deleting its TrainJob once the status records
+/// why, and holds its slot until the TrainJob is gone.
+/// Not yet on a cluster: resuming a finished experiment whose maxTrialCount was raised, and the tracking runs the local
+/// loop nests its trials under.
 /// </summary>
 public sealed class ExperimentController(IKubernetes client, OperatorOptions options, ClusterEvents events, ILogger logger)
 {
@@ -39,6 +43,9 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
     private static readonly JsonSerializerOptions s_json = ResourceSerializer.JsonOptions;
     private readonly TrialMetrics _metrics = new(client);
+
+    // A completed trial's series does not change: read from its pod once per process (and again after a restart).
+    private readonly ConcurrentDictionary<string, IReadOnlyList<Engine.IntermediateValue>> _finishedSeries = new(StringComparer.Ordinal);
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -160,6 +167,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         }
 
         Engine.ISearchAlgorithm algorithm;
+        Engine.IEarlyStoppingRule? earlyStopping;
         try
         {
             var errors = ResourceValidation.Validate(experiment, "experiment");
@@ -170,7 +178,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             }
 
             algorithm = TuningSearch.Algorithm(experiment);
-            _ = TuningSearch.EarlyStopping(experiment.Spec); // Not applied on a cluster yet, but a bad one is still an invalid spec.
+            earlyStopping = TuningSearch.EarlyStopping(experiment.Spec);
         }
         catch (Engine.TuningSpecException e)
         {
@@ -188,10 +196,6 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             status.Message = "Experiment created";
             status.SetCondition(ExperimentReconciler.ConditionCreated, ConditionStatus.True, "ExperimentCreated", $"Searching with {algorithm.Name}", generation, now);
             await RecordAsync(raw, EventTypes.Normal, "Created", $"Searching with {algorithm.Name}", cancellationToken).ConfigureAwait(false);
-            if (experiment.Spec.EarlyStopping is not null)
-            {
-                await RecordAsync(raw, EventTypes.Warning, "EarlyStoppingNotApplied", "The operator does not apply earlyStopping yet: every trial runs to its end", cancellationToken).ConfigureAwait(false);
-            }
         }
 
         var objectives = algorithm.Objectives;
@@ -201,9 +205,23 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             await ObserveAsync(raw, experiment, trial, cancellationToken).ConfigureAwait(false);
         }
 
+        TimeSpan? requeue = null;
+        if (earlyStopping is not null)
+        {
+            foreach (var trial in trials.Where(t => t.Result.Phase == TrialPhase.Running && t.Job is not null).ToList())
+            {
+                await ConsiderStoppingAsync(raw, experiment, trial, trials, earlyStopping, objectives, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (trials.Any(t => t.Result.Phase == TrialPhase.Running))
+            {
+                requeue = options.ExperimentPollInterval; // Metrics arrive in logs, which no watch reports.
+            }
+        }
+
         var results = trials.Select(t => t.Result).ToList();
         var counts = ExperimentProgress.Count(results);
-        var active = counts.Pending + counts.Running;
+        var active = counts.Pending + counts.Running + trials.Count(Stopping);
         if (ExperimentProgress.Ending(experiment.Spec, objectives, results, active) is { } end)
         {
             await FinishAsync(raw, experiment, trials, end, cancellationToken).ConfigureAwait(false);
@@ -243,8 +261,77 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         }
 
         await WriteStatusAsync(raw, before, experiment, cancellationToken).ConfigureAwait(false);
-        return null;
+        await StopAsync(trials.Where(Stopping), cancellationToken).ConfigureAwait(false);
+        return requeue;
     }
+
+    /// <summary>A trial that has been stopped (early, or by the end of the experiment) whose TrainJob is still there and unfinished.</summary>
+    private static bool Stopping(TrialState trial) =>
+        trial.Result.Phase is TrialPhase.EarlyStopped or TrialPhase.Killed
+        && trial.Job is not null
+        && trial.Job.Status?.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed);
+
+    /// <summary>Stops trials by deleting their TrainJobs: the garbage collector deletes the Jobs, whose pods are killed.</summary>
+    private async Task StopAsync(IEnumerable<TrialState> trials, CancellationToken cancellationToken)
+    {
+        foreach (var trial in trials.ToList())
+        {
+            try
+            {
+                await client.CustomObjects.DeleteNamespacedCustomObjectAsync(
+                    CustomResources.Group, CustomResources.Version, trial.Job!.Metadata.Namespace!, TrainJobs, trial.Name,
+                    new V1DeleteOptions { PropagationPolicy = "Background" }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpOperationException e) when (CustomResources.IsNotFound(e))
+            {
+                // Gone already.
+            }
+        }
+    }
+
+    /// <summary>Asks the early-stopping rule about a running trial, with its series so far and the completed trials' series from their logs.</summary>
+    private async Task ConsiderStoppingAsync(JsonObject raw, TuningExperiment experiment, TrialState trial, List<TrialState> trials, Engine.IEarlyStoppingRule rule, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
+    {
+        var ns = trial.Job!.Metadata.Namespace!;
+        var (metrics, _) = await _metrics.ReadAsync(ns, trial.Name, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
+        trial.Intermediate = TrialMetrics.Series(metrics, objectives[0].Name);
+        if (trial.Intermediate.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var other in trials.Where(t => t.Result.Phase == TrialPhase.Succeeded && t.Intermediate is null))
+        {
+            var cacheKey = $"{experiment.Metadata.Uid}/{other.Name}";
+            if (!_finishedSeries.TryGetValue(cacheKey, out var series))
+            {
+                var (finished, problem) = await _metrics.ReadAsync(ns, other.Name, [objectives[0].Name], cancellationToken).ConfigureAwait(false);
+                series = TrialMetrics.Series(finished, objectives[0].Name);
+                if (problem is null)
+                {
+                    _finishedSeries[cacheKey] = series;
+                }
+            }
+
+            other.Intermediate = series;
+        }
+
+        var history = trials.Select(t => t.ToEngine(experiment.Spec, objectives)).ToList();
+        var decision = rule.ShouldStop(trial.ToEngine(experiment.Spec, objectives), trial.Intermediate.Max(v => v.Step), history);
+        if (!decision.Stop)
+        {
+            return;
+        }
+
+        trial.Result.Phase = TrialPhase.EarlyStopped;
+        trial.Result.Reason = ExperimentReconciler.ReasonEarlyStopped;
+        trial.Result.Message = decision.Reason;
+        trial.Result.Observation = TrialMetrics.Observe(metrics);
+        await RecordAsync(raw, EventTypes.Normal, "TrialEarlyStopped", $"Trial {trial.Name} stopped by {rule.Name}: {decision.Reason}", cancellationToken).ConfigureAwait(false);
+    }
+
+    private static IEnumerable<string> MetricNames(ExperimentSpec spec) =>
+        TuningSearch.Objectives(spec).Select(o => o.Name).Concat(spec.Objective?.AdditionalMetricNames ?? []).Distinct(StringComparer.Ordinal);
 
     /// <summary>The trials: the TrainJobs this Experiment owns, merged with the results its status recorded (which keep the observations).</summary>
     private async Task<List<TrialState>> LoadTrialsAsync(TuningExperiment experiment, Engine.SearchSpace space, CancellationToken cancellationToken)
@@ -329,8 +416,8 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
                 await RecordAsync(raw, EventTypes.Warning, "TrialFailed", $"Trial {trial.Name} failed ({result.Reason}): {result.Message}", cancellationToken).ConfigureAwait(false);
                 return;
             default:
-                var names = TuningSearch.Objectives(experiment.Spec).Select(o => o.Name).Concat(experiment.Spec.Objective?.AdditionalMetricNames ?? []).Distinct(StringComparer.Ordinal);
-                var (observation, problem) = await _metrics.ReadAsync(job.Metadata.Namespace!, job.Metadata.Name!, names, cancellationToken).ConfigureAwait(false);
+                var (metrics, problem) = await _metrics.ReadAsync(job.Metadata.Namespace!, job.Metadata.Name!, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
+                var observation = TrialMetrics.Observe(metrics);
                 result.Observation = observation;
                 if (ExperimentProgress.Values(experiment.Spec, observation, TuningSearch.Objectives(experiment.Spec)) is null)
                 {
@@ -400,8 +487,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     private async Task FinishAsync(JsonObject raw, TuningExperiment experiment, List<TrialState> trials, ExperimentEnd end, CancellationToken cancellationToken)
     {
         var before = Snapshot(raw);
-        var stopped = trials.Where(t => t.Result.Phase is TrialPhase.Pending or TrialPhase.Running).ToList();
-        foreach (var trial in stopped)
+        foreach (var trial in trials.Where(t => t.Result.Phase is TrialPhase.Pending or TrialPhase.Running))
         {
             trial.Result.Phase = TrialPhase.Killed;
             trial.Result.Reason = end.Reason;
@@ -420,20 +506,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
         // The status first: a pass that dies after it still knows why the trials ended.
         await WriteStatusAsync(raw, before, experiment, cancellationToken).ConfigureAwait(false);
-        foreach (var trial in stopped.Where(t => t.Job is not null))
-        {
-            try
-            {
-                await client.CustomObjects.DeleteNamespacedCustomObjectAsync(
-                    CustomResources.Group, CustomResources.Version, trial.Job!.Metadata.Namespace!, TrainJobs, trial.Name,
-                    new V1DeleteOptions { PropagationPolicy = "Background" }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpOperationException e) when (CustomResources.IsNotFound(e))
-            {
-                // Gone already.
-            }
-        }
-
+        await StopAsync(trials.Where(Stopping), cancellationToken).ConfigureAwait(false);
         await RecordAsync(raw, end.Succeeded ? EventTypes.Normal : EventTypes.Warning, end.Reason, end.Message, cancellationToken).ConfigureAwait(false);
     }
 
@@ -533,7 +606,10 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
         public TrainJob? Job { get; set; } = job;
 
+        /// <summary>The primary objective by step, read for early stopping; null when not read this pass.</summary>
+        public IReadOnlyList<Engine.IntermediateValue>? Intermediate { get; set; }
+
         public Engine.Trial ToEngine(ExperimentSpec spec, IReadOnlyList<Engine.Objective> objectives) =>
-            ExperimentProgress.ToEngine(spec, Result, Index, Parameters, intermediate: null, objectives);
+            ExperimentProgress.ToEngine(spec, Result, Index, Parameters, Intermediate, objectives);
     }
 }

@@ -5,6 +5,7 @@ using Capstan.Runtime.Kubernetes.Rendering;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using Engine = Capstan.Tuning;
 
 namespace Capstan.Runtime.Kubernetes.Operator;
 
@@ -12,15 +13,18 @@ namespace Capstan.Runtime.Kubernetes.Operator;
 /// A trial's metrics on a cluster, read the way Katib's default StdOut collector reads them: the <c>name=value</c> lines
 /// the training code printed (<see cref="StdoutMetrics"/>, the same parser the local runtime uses), from the log of the
 /// trial Job's rank-0 pod (the Job controller labels its pods <c>batch.kubernetes.io/job-name</c>; an Indexed Job's rank is
-/// its completion index), through the API server's <c>pods/log</c>. Read once, when the trial's TrainJob has ended; the
-/// observation is then kept in the Experiment's status, so it outlives the pod.
+/// its completion index), through the API server's <c>pods/log</c>. Read when the trial's TrainJob has ended, and the
+/// observation kept in the Experiment's status, so it outlives the pod; read while it runs for early stopping.
 /// </summary>
 internal sealed class TrialMetrics(IKubernetes client)
 {
     public const string JobNameLabel = "batch.kubernetes.io/job-name";
 
-    /// <summary>Min, max and latest of each metric in <paramref name="names"/>; null when none was printed, or no pod is left to read.</summary>
-    public async Task<(Observation? Observation, string? Problem)> ReadAsync(string @namespace, string trial, IEnumerable<string> names, CancellationToken cancellationToken)
+    /// <summary>
+    /// The metrics in <paramref name="names"/> that the trial's rank-0 pod printed so far (all of them once it has
+    /// ended), in the order printed; null with the reason when no pod or log is left to read.
+    /// </summary>
+    public async Task<(IReadOnlyList<Metric>? Metrics, string? Problem)> ReadAsync(string @namespace, string trial, IEnumerable<string> names, CancellationToken cancellationToken)
     {
         var pods = await client.CoreV1.ListNamespacedPodAsync(@namespace, labelSelector: $"{JobNameLabel}={trial}", cancellationToken: cancellationToken).ConfigureAwait(false);
         var pod = pods.Items
@@ -50,13 +54,23 @@ internal sealed class TrialMetrics(IKubernetes client)
             return (null, $"the log of pod {pod.Metadata.Name} is gone");
         }
 
-        var metrics = found
+        return (found, null);
+    }
+
+    /// <summary>Katib's observation: min, max and latest (by step) of each metric; null when none was printed.</summary>
+    public static Observation? Observe(IReadOnlyList<Metric>? found)
+    {
+        var metrics = (found ?? [])
             .Where(m => !double.IsNaN(m.Value))
             .GroupBy(m => m.Key, StringComparer.Ordinal)
             .Select(g => new ObservedMetric { Name = g.Key, Min = g.Min(m => m.Value), Max = g.Max(m => m.Value), Latest = g.OrderBy(m => m.Step).Last().Value })
             .ToList();
-        return metrics.Count == 0 ? (null, null) : (new Observation { Metrics = metrics }, null);
+        return metrics.Count == 0 ? null : new Observation { Metrics = metrics };
     }
+
+    /// <summary>One metric's values by step, as an early-stopping rule reads them.</summary>
+    public static IReadOnlyList<Engine.IntermediateValue> Series(IReadOnlyList<Metric>? found, string metric) =>
+        [.. (found ?? []).Where(m => m.Key == metric).OrderBy(m => m.Step).Select(m => new Engine.IntermediateValue(m.Step, m.Value))];
 
     private static int Rank(V1Pod pod) =>
         pod.Metadata.Annotations?.TryGetValue(CapstanLabels.JobCompletionIndex, out var index) == true && int.TryParse(index, out var rank) ? rank : 0;

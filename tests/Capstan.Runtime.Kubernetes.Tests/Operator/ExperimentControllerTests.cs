@@ -176,7 +176,41 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         Assert.Equal("NoTrialSucceeded", Condition(Status("mute")!, "Failed")["reason"]!.GetValue<string>());
     }
 
-    private JsonObject CreateExperiment(string name, int parallel, int max, int? maxFailed = null)
+    [Fact]
+    public async Task Experiment_MedianStop_StopsATrialWorseThanTheMedianAndRunsAnother()
+    {
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { ExperimentPollInterval = TimeSpan.FromMilliseconds(100) });
+        var medianStop = new JsonObject
+        {
+            ["algorithmName"] = "medianstop",
+            ["algorithmSettings"] = new JsonArray(
+                new JsonObject { ["name"] = "min_trials_required", ["value"] = "1" },
+                new JsonObject { ["name"] = "start_step", ["value"] = "2" }),
+        };
+        CreateExperiment("pruned", parallel: 2, max: 3, earlyStopping: medianStop);
+        await WaitForAsync(() => TrialNames().Count == 2, "two trials");
+        await CompleteTrialAsync("pruned-trial-1", log: "step=1 loss=1\nstep=2 loss=0.5\nstep=3 loss=0.25\n");
+
+        // Trial 2 is running and has printed a loss far worse than trial 1's by the same step.
+        await RunPodAsync("pruned-trial-2", "step=1 loss=5\nstep=2 loss=4\n");
+        await _cluster.SetJobStatusAsync("pruned-trial-2", s => { s.Active = 1; s.StartTime = DateTime.UtcNow; });
+
+        await WaitForAsync(() => _cluster.TryTrainJob("pruned-trial-2") is null, "trial 2 to be stopped", onTimeout: () => Status("pruned")?.ToJsonString() ?? "no status");
+        var stopped = Status("pruned")!["trialResults"]!.AsArray().Single(r => r!["name"]!.GetValue<string>() == "pruned-trial-2")!;
+        Assert.Equal(("EarlyStopped", "EarlyStopped"), (stopped["phase"]!.GetValue<string>(), stopped["reason"]!.GetValue<string>()));
+        Assert.Contains("worse than the median 0.75", stopped["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(4, stopped["observation"]!["metrics"]![0]!["latest"]!.GetValue<double>());
+
+        await WaitForAsync(() => TrialNames().Contains("pruned-trial-3"), "a third trial");
+        await CompleteTrialAsync("pruned-trial-3", log: "step=1 loss=0.9\nstep=2 loss=0.4\n");
+        await WaitForAsync(() => Phase("pruned") == "Succeeded", "the experiment to succeed", onTimeout: () => Status("pruned")?.ToJsonString() ?? "no status");
+        var status = Status("pruned")!;
+        Assert.Equal((3, 2, 1), (status["trials"]!.GetValue<int>(), status["trialsSucceeded"]!.GetValue<int>(), status["trialsEarlyStopped"]!.GetValue<int>()));
+        Assert.Equal("pruned-trial-1", status["currentOptimalTrial"]!["name"]!.GetValue<string>());
+        Assert.Contains(await ExperimentEventsAsync("pruned"), e => e.Reason == "TrialEarlyStopped" && e.Message.StartsWith("Trial pruned-trial-2 stopped by medianstop", StringComparison.Ordinal));
+    }
+
+    private JsonObject CreateExperiment(string name, int parallel, int max, int? maxFailed = null, JsonObject? earlyStopping = null)
     {
         var spec = new JsonObject
         {
@@ -204,6 +238,11 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         if (maxFailed is { } failed)
         {
             spec["maxFailedTrialCount"] = failed;
+        }
+
+        if (earlyStopping is not null)
+        {
+            spec["earlyStopping"] = earlyStopping;
         }
 
         return _cluster.Server.Objects.Create(Experiments, "default", new JsonObject
