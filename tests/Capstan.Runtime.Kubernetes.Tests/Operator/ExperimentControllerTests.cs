@@ -23,8 +23,6 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
 
     private ApiResourceType Experiments => _cluster.Server.Type("capstan.dev", "experiments");
 
-    private ApiResourceType Pods => _cluster.Server.Type("", "pods");
-
     [Fact]
     public async Task Experiment_ParallelTrials_RunsToMaxTrialCountWithTheBestTrialInItsStatus()
     {
@@ -260,14 +258,7 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         var x = double.Parse(Parameters(trial)["x"], CultureInfo.InvariantCulture);
         var loss = x * x;
         await RunPodAsync(trial, log ?? $"epoch=1 loss={(loss + 1).ToString("R", CultureInfo.InvariantCulture)}\nepoch=2 loss={loss.ToString("R", CultureInfo.InvariantCulture)}\n");
-        await _cluster.SetJobStatusAsync(trial, s =>
-        {
-            s.Active = 0;
-            s.Succeeded = 1;
-            s.StartTime ??= DateTime.UtcNow;
-            s.CompletionTime = DateTime.UtcNow;
-            s.Conditions = [OperatorHarness.Condition("SuccessCriteriaMet"), OperatorHarness.Condition("Complete")];
-        });
+        await _cluster.CompleteJobAsync(trial);
         await WaitForAsync(() => IsFinished(trial), $"{trial} to succeed");
         return loss;
     }
@@ -284,24 +275,7 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         await WaitForAsync(() => IsFinished(trial), $"{trial} to fail");
     }
 
-    private async Task RunPodAsync(string trial, string log)
-    {
-        await WaitForAsync(async () => await _cluster.JobAsync(trial) is not null, $"the Job of {trial}");
-        var pod = $"{trial}-{Guid.NewGuid().ToString("N")[..5]}";
-        _cluster.Server.Objects.Create(Pods, "default", new JsonObject
-        {
-            ["apiVersion"] = "v1",
-            ["kind"] = "Pod",
-            ["metadata"] = new JsonObject
-            {
-                ["name"] = pod,
-                ["namespace"] = "default",
-                ["labels"] = new JsonObject { ["batch.kubernetes.io/job-name"] = trial, ["job-name"] = trial },
-            },
-            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "trainer", ["image"] = "registry.example/trainer:1" }) },
-        });
-        _cluster.Server.Objects.SetPodLog("default", pod, log);
-    }
+    private Task RunPodAsync(string trial, string log) => _cluster.RunJobPodAsync(trial, log);
 
     private List<string> TrialNames() =>
         [.. _cluster.Server.Objects.List(_cluster.TrainJobs, "default", o => o["metadata"]?["labels"]?["capstan.dev/experiment"] is not null).Items

@@ -120,6 +120,40 @@ public sealed class OperatorHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The Job controller and kubelet's part for a Job's pod: the pod (labelled with the Job's name, as the Job
+    /// controller labels it) and the log its container wrote, which the API serves at <c>pods/NAME/log</c>.
+    /// </summary>
+    public async Task<string> RunJobPodAsync(string job, string log, string @namespace = "default")
+    {
+        await WaitForAsync(async () => await JobAsync(job, @namespace) is not null, $"the Job {job}");
+        var pod = $"{job}-{Guid.NewGuid().ToString("N")[..5]}";
+        Server.Objects.Create(Server.Type("", "pods"), @namespace, new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Pod",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = pod,
+                ["namespace"] = @namespace,
+                ["labels"] = new JsonObject { ["batch.kubernetes.io/job-name"] = job, ["job-name"] = job },
+            },
+            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "trainer", ["image"] = "registry.example/trainer:1" }) },
+        });
+        Server.Objects.SetPodLog(@namespace, pod, log);
+        return pod;
+    }
+
+    /// <summary>The Job controller marking a Job whose pod succeeded Complete.</summary>
+    public Task CompleteJobAsync(string job, string @namespace = "default") => SetJobStatusAsync(job, s =>
+    {
+        s.Active = 0;
+        s.Succeeded = 1;
+        s.StartTime ??= DateTime.UtcNow;
+        s.CompletionTime = DateTime.UtcNow;
+        s.Conditions = [Condition("SuccessCriteriaMet"), Condition("Complete")];
+    }, @namespace);
+
     public static V1JobCondition Condition(string type, string? reason = null, string? message = null) =>
         new() { Type = type, Status = "True", Reason = reason, Message = message, LastTransitionTime = DateTime.UtcNow, LastProbeTime = DateTime.UtcNow };
 
