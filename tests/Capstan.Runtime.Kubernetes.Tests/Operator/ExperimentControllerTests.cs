@@ -159,6 +159,25 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Trial_DeletedByHand_IsRunAgainWithTheSameParameters()
+    {
+        await _cluster.StartOperatorAsync(FastOptions("op-a"));
+        CreateExperiment("lost", parallel: 1, max: 1);
+        await WaitForAsync(() => Status("lost")?["trials"]?.GetValue<int>() == 1, "the trial recorded");
+        var parameters = Parameters("lost-trial-1");
+        var uid = _cluster.TrainJob("lost-trial-1")["metadata"]!["uid"]!.GetValue<string>();
+
+        _cluster.Server.Objects.Delete(_cluster.TrainJobs, "default", "lost-trial-1", propagation: null, preconditions: null);
+
+        await WaitForAsync(() => _cluster.TryTrainJob("lost-trial-1")?["metadata"]?["uid"]?.GetValue<string>() is { } again && again != uid, "the trial to be created again");
+        Assert.Equal(parameters, Parameters("lost-trial-1"));
+        await WaitForAsync(() => Status("lost")?["trialResults"]?[0]?["reruns"]?.GetValue<int>() == 1, "the rerun recorded");
+        await CompleteTrialAsync("lost-trial-1");
+        await WaitForAsync(() => Phase("lost") == "Succeeded", "the experiment to succeed", onTimeout: () => Status("lost")?.ToJsonString() ?? "no status");
+        Assert.Equal(["lost-trial-1"], TrialNames());
+    }
+
+    [Fact]
     public async Task Trial_SucceededWithoutItsObjective_CountsAsMetricsUnavailable()
     {
         await _cluster.StartOperatorAsync(FastOptions("op-a"));
