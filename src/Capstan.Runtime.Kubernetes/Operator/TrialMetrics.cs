@@ -12,21 +12,20 @@ namespace Capstan.Runtime.Kubernetes.Operator;
 /// <summary>
 /// A trial's metrics on a cluster, read the way Katib's default StdOut collector reads them: the <c>name=value</c> lines
 /// the training code printed (<see cref="StdoutMetrics"/>, the same parser the local runtime uses), from the log of the
-/// trial Job's rank-0 pod (the Job controller labels its pods <c>batch.kubernetes.io/job-name</c>; an Indexed Job's rank is
-/// its completion index), through the API server's <c>pods/log</c>. Read when the trial's TrainJob has ended, and the
+/// trial Job's rank-0 pod (found by the <c>capstan.dev/trainjob</c> label the renderer puts on the pod template, which
+/// does not depend on the Kubernetes version labelling Job pods; an Indexed Job's rank is its completion index), through
+/// the API server's <c>pods/log</c>. Read when the trial's TrainJob has ended, and the
 /// observation kept in the Experiment's status, so it outlives the pod; read while it runs for early stopping.
 /// </summary>
 internal sealed class TrialMetrics(IKubernetes client)
 {
-    public const string JobNameLabel = "batch.kubernetes.io/job-name";
-
     /// <summary>
     /// The metrics in <paramref name="names"/> that the trial's rank-0 pod printed so far (all of them once it has
     /// ended), in the order printed; null with the reason when no pod or log is left to read.
     /// </summary>
     public async Task<(IReadOnlyList<Metric>? Metrics, string? Problem)> ReadAsync(string @namespace, string trial, IEnumerable<string> names, CancellationToken cancellationToken)
     {
-        var pods = await client.CoreV1.ListNamespacedPodAsync(@namespace, labelSelector: $"{JobNameLabel}={trial}", cancellationToken: cancellationToken).ConfigureAwait(false);
+        var pods = await client.CoreV1.ListNamespacedPodAsync(@namespace, labelSelector: $"{CapstanLabels.TrainJob}={trial}", cancellationToken: cancellationToken).ConfigureAwait(false);
         var pod = pods.Items
             .Where(p => Rank(p) == 0)
             .OrderByDescending(p => p.Status?.Phase == "Succeeded")

@@ -121,12 +121,19 @@ public sealed class OperatorHarness : IAsyncDisposable
     }
 
     /// <summary>
-    /// The Job controller and kubelet's part for a Job's pod: the pod (labelled with the Job's name, as the Job
-    /// controller labels it) and the log its container wrote, which the API serves at <c>pods/NAME/log</c>.
+    /// The Job controller and kubelet's part for a Job's pod: the pod (with the labels of the Job's pod template, plus
+    /// the Job's name as the Job controller adds it) and the log its container wrote, served at <c>pods/NAME/log</c>.
     /// </summary>
     public async Task<string> RunJobPodAsync(string job, string log, string @namespace = "default")
     {
         await WaitForAsync(async () => await JobAsync(job, @namespace) is not null, $"the Job {job}");
+        var template = (await JobAsync(job, @namespace))!.Spec.Template.Metadata;
+        var labels = new JsonObject { ["batch.kubernetes.io/job-name"] = job, ["job-name"] = job };
+        foreach (var (key, value) in template?.Labels ?? new Dictionary<string, string>())
+        {
+            labels[key] = value;
+        }
+
         var pod = $"{job}-{Guid.NewGuid().ToString("N")[..5]}";
         Server.Objects.Create(Server.Type("", "pods"), @namespace, new JsonObject
         {
@@ -136,7 +143,7 @@ public sealed class OperatorHarness : IAsyncDisposable
             {
                 ["name"] = pod,
                 ["namespace"] = @namespace,
-                ["labels"] = new JsonObject { ["batch.kubernetes.io/job-name"] = job, ["job-name"] = job },
+                ["labels"] = labels,
             },
             ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "trainer", ["image"] = "registry.example/trainer:1" }) },
         });
