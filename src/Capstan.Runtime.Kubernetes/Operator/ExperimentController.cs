@@ -163,6 +163,17 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         var status = experiment.Status ??= new ExperimentStatus();
         if (status.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed)
         {
+            // What the end stopped goes, even when the pass that ended the experiment failed before deleting it.
+            try
+            {
+                var ended = await LoadTrialsAsync(experiment, TuningSearch.Space(experiment.Spec), cancellationToken).ConfigureAwait(false);
+                await StopAsync(ended.Where(Stopping), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Engine.TuningSpecException)
+            {
+                // Ended on an invalid spec: it never created a trial.
+            }
+
             return null;
         }
 
