@@ -155,32 +155,19 @@ public sealed class ExperimentReconciler(
         }
 
         var history = trials.Select(t => t.ToEngine(objectives)).ToList();
-        var counts = Count(trials);
+        var results = trials.Select(t => t.Result).ToList();
         var spec = experiment.Spec;
-        var primary = objectives[0];
-        var reached = trials.FirstOrDefault(t => t.Result.Phase == TrialPhase.Succeeded && t.Values(objectives) is { } v && primary.GoalReached(v[0]));
-        if (reached is not null)
-        {
-            return await FinishAsync(experiment, trials, true, ReasonGoalReached, $"Trial {reached.Name} reached the goal: {primary.Name} {Format(reached.Values(objectives)![0])} (goal {Format(primary.Goal!.Value)})", cancellationToken).ConfigureAwait(false);
-        }
-
-        if (spec.MaxFailedTrialCount is { } maxFailed && counts.Failed > maxFailed)
-        {
-            return await FinishAsync(experiment, trials, false, ReasonMaxFailedTrialsReached, $"{counts.Failed} trial(s) failed, more than maxFailedTrialCount {maxFailed}", cancellationToken).ConfigureAwait(false);
-        }
 
         // A trial being stopped still holds its slot (and its CPUs) until its TrainJob has ended.
         var stopping = trials.Count(t => t.Result.Phase is TrialPhase.EarlyStopped or TrialPhase.Killed && t.Job?.Status?.Phase is not (null or TrainJobPhase.Succeeded or TrainJobPhase.Failed));
+        var counts = ExperimentProgress.Count(results);
         var active = counts.Pending + counts.Running + stopping;
-        var finished = trials.Count - active;
-        if (spec.MaxTrialCount is { } max && finished >= max && active == 0)
+        if (ExperimentProgress.Ending(spec, objectives, results, active) is { } end)
         {
-            return counts.Succeeded == 0
-                ? await FinishAsync(experiment, trials, false, ReasonNoTrialSucceeded, $"All {finished} trial(s) ended without succeeding", cancellationToken).ConfigureAwait(false)
-                : await FinishAsync(experiment, trials, true, ReasonMaxTrialsReached, $"{finished} of maxTrialCount {max} trials completed", cancellationToken).ConfigureAwait(false);
+            return await FinishAsync(experiment, trials, end.Succeeded, end.Reason, end.Message, cancellationToken).ConfigureAwait(false);
         }
 
-        var room = Math.Min((spec.ParallelTrialCount ?? 1) - active, (spec.MaxTrialCount ?? int.MaxValue) - trials.Count);
+        var room = ExperimentProgress.Room(spec, active, trials.Count);
         if (room > 0)
         {
             var batch = algorithm.Suggest(history, room);
@@ -193,9 +180,8 @@ public sealed class ExperimentReconciler(
 
             if (batch.Exhausted && batch.Suggestions.Count == 0 && active == 0)
             {
-                return counts.Succeeded == 0
-                    ? await FinishAsync(experiment, trials, false, ReasonNoTrialSucceeded, $"The search space is exhausted and none of its {trials.Count} trial(s) succeeded", cancellationToken).ConfigureAwait(false)
-                    : await FinishAsync(experiment, trials, true, ReasonSearchSpaceExhausted, $"Every point of the search space was tried ({trials.Count} trials)", cancellationToken).ConfigureAwait(false);
+                var exhausted = ExperimentProgress.Exhausted([.. trials.Select(t => t.Result)]);
+                return await FinishAsync(experiment, trials, exhausted.Succeeded, exhausted.Reason, exhausted.Message, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -658,7 +644,7 @@ public sealed class ExperimentReconciler(
     }
 
     /// <summary>The trial's TrainJob: the template with its placeholders filled, labelled, annotated and nested under the parent run.</summary>
-    internal static TrainJob BuildTrialJob(TuningExperiment experiment, string name, int index, IReadOnlyDictionary<string, string> parameters)
+    public static TrainJob BuildTrialJob(TuningExperiment experiment, string name, int index, IReadOnlyDictionary<string, string> parameters)
     {
         var template = experiment.Spec.TrialTemplate!;
         var byTrialName = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -776,8 +762,7 @@ public sealed class ExperimentReconciler(
         var status = experiment.Status!;
         var optimalBefore = status.CurrentOptimalTrial?.Name;
         Summarize(status, trials, objectives);
-        var counts = $"{status.TrialsSucceeded ?? 0} succeeded, {status.TrialsRunning ?? 0} running, {status.TrialsPending ?? 0} pending, {status.TrialsFailed ?? 0} failed, {status.TrialsEarlyStopped ?? 0} early stopped";
-        status.Message = $"{status.Trials ?? 0}{(experiment.Spec.MaxTrialCount is { } max ? $"/{max}" : "")} trials: {counts}";
+        status.Message = ExperimentProgress.ProgressMessage(experiment.Spec, status);
         if (status.Phase is not ExperimentPhase.Running && (status.Trials ?? 0) > 0)
         {
             status.Phase = ExperimentPhase.Running;
@@ -794,60 +779,20 @@ public sealed class ExperimentReconciler(
     }
 
     /// <summary>Counts, the optimal trial, the Pareto front and the trial list, from the trials' results.</summary>
-    private static void Summarize(ExperimentStatus status, List<TrialState> trials, IReadOnlyList<Engine.Objective> objectives)
-    {
-        var counts = Count(trials);
-        status.Trials = trials.Count;
-        status.TrialsPending = counts.Pending;
-        status.TrialsRunning = counts.Running;
-        status.TrialsSucceeded = counts.Succeeded;
-        status.TrialsFailed = counts.Failed;
-        status.TrialsEarlyStopped = counts.EarlyStopped;
-        status.TrialsKilled = counts.Killed;
-        status.TrialResults = [.. trials.Select(t => t.Result)];
-        var history = trials.Select(t => t.ToEngine(objectives)).ToList();
-        var best = Engine.ParetoFront.Best(history, objectives[0]);
-        status.CurrentOptimalTrial = best is null ? null : trials.First(t => t.Index == best.Number).Result;
-        status.ParetoFront = objectives.Count > 1
-            ? [.. Engine.ParetoFront.Of(history, objectives).Select(p => trials.First(t => t.Index == p.Number).Result)]
-            : null;
-    }
+    private static void Summarize(ExperimentStatus status, List<TrialState> trials, IReadOnlyList<Engine.Objective> objectives) =>
+        ExperimentProgress.Summarize(status, [.. trials.Select(t => t.Result)], [.. trials.Select(t => t.ToEngine(objectives))], objectives);
 
-    private static (int Pending, int Running, int Succeeded, int Failed, int EarlyStopped, int Killed) Count(List<TrialState> trials) =>
-    (
-        trials.Count(t => t.Result.Phase == TrialPhase.Pending),
-        trials.Count(t => t.Result.Phase == TrialPhase.Running),
-        trials.Count(t => t.Result.Phase == TrialPhase.Succeeded),
-        trials.Count(t => t.Result.Phase is TrialPhase.Failed or TrialPhase.MetricsUnavailable),
-        trials.Count(t => t.Result.Phase == TrialPhase.EarlyStopped),
-        trials.Count(t => t.Result.Phase == TrialPhase.Killed));
-
-    private static bool IsTerminal(TrialPhase? phase) =>
-        phase is TrialPhase.Succeeded or TrialPhase.Failed or TrialPhase.EarlyStopped or TrialPhase.Killed or TrialPhase.MetricsUnavailable;
+    private static bool IsTerminal(TrialPhase? phase) => ExperimentProgress.IsTerminal(phase);
 
     /// <summary>The value of <paramref name="metric"/> in an observation, by the metric's strategy.</summary>
-    public static double? Value(ExperimentSpec spec, Observation? observation, string metric)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        if (observation?.Metrics?.FirstOrDefault(m => m.Name == metric) is not { } observed)
-        {
-            return null;
-        }
-
-        return spec.Objective?.MetricStrategies?.FirstOrDefault(s => s.Name == metric)?.Value switch
-        {
-            MetricStrategyType.Min => observed.Min,
-            MetricStrategyType.Max => observed.Max,
-            _ => observed.Latest,
-        };
-    }
+    public static double? Value(ExperimentSpec spec, Observation? observation, string metric) => ExperimentProgress.Value(spec, observation, metric);
 
     private static string Describe(Observation? observation) =>
         observation?.Metrics is { Count: > 0 } metrics
             ? string.Join(", ", metrics.Select(m => $"{m.Name}={Format(m.Latest ?? double.NaN)}"))
             : "no metrics";
 
-    private static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+    private static string Format(double value) => ExperimentProgress.Format(value);
 
     private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : a < b ? a : b;
 
@@ -875,33 +820,8 @@ public sealed class ExperimentReconciler(
 
         public IReadOnlyList<Engine.IntermediateValue>? Intermediate { get; set; }
 
-        public IReadOnlyList<double>? Values(IReadOnlyList<Engine.Objective> objectives)
-        {
-            var values = new double[objectives.Count];
-            for (var i = 0; i < objectives.Count; i++)
-            {
-                if (Value(spec, Result.Observation, objectives[i].Name) is not { } value)
-                {
-                    return null;
-                }
+        public IReadOnlyList<double>? Values(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.Values(spec, Result.Observation, objectives);
 
-                values[i] = value;
-            }
-
-            return values;
-        }
-
-        public Engine.Trial ToEngine(IReadOnlyList<Engine.Objective> objectives)
-        {
-            var state = Result.Phase switch
-            {
-                TrialPhase.Succeeded => Engine.TrialState.Completed,
-                TrialPhase.EarlyStopped => Engine.TrialState.Pruned,
-                TrialPhase.Failed or TrialPhase.Killed or TrialPhase.MetricsUnavailable => Engine.TrialState.Failed,
-                _ => Engine.TrialState.Running,
-            };
-            var values = state is Engine.TrialState.Completed or Engine.TrialState.Pruned ? Values(objectives) : null;
-            return new Engine.Trial(Index, Parameters, state, values, Intermediate);
-        }
+        public Engine.Trial ToEngine(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.ToEngine(spec, Result, Index, Parameters, Intermediate, objectives);
     }
 }

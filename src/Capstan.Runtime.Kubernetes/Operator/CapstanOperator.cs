@@ -1,5 +1,6 @@
 using Capstan.Runtime.Kubernetes.Cluster;
 using k8s;
+using k8s.Autorest;
 using k8s.LeaderElection;
 using k8s.LeaderElection.ResourceLock;
 using Microsoft.Extensions.Hosting;
@@ -12,7 +13,9 @@ namespace Capstan.Runtime.Kubernetes.Operator;
 /// (the KubernetesClient's <see cref="LeaderElector"/> over a <see cref="LeaseLock"/>). A standby takes the Lease when
 /// the leader stops renewing it; a leader that loses it stops its controllers and stands for election again. Every
 /// controller starts with a list, so a new leader (or a restarted operator) picks up every resource where the cluster
-/// says it is.
+/// says it is. On a clean stop the leader stops its controllers, then releases the Lease (as client-go's
+/// <c>ReleaseOnCancel</c> does, which this client's elector lacks), so a standby takes over at its next retry instead
+/// of waiting out the lease duration.
 /// </summary>
 public sealed class CapstanOperator(IKubernetes client, OperatorOptions options, ILoggerFactory loggers) : BackgroundService
 {
@@ -81,7 +84,48 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
             if (controllers is not null)
             {
                 await controllers.ConfigureAwait(false);
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    await ReleaseAsync(@lock).ConfigureAwait(false);
+                }
             }
+        }
+    }
+
+    /// <summary>
+    /// Gives the Lease up, once the controllers have stopped: an empty holderIdentity and a one-second duration, the
+    /// transitions kept, written only while the Lease still names this replica (a replica that lost it leaves it alone).
+    /// The KubernetesClient's elector takes a Lease with an empty holder at once; an absent one it would try to create.
+    /// </summary>
+    private async Task ReleaseAsync(LeaseLock @lock)
+    {
+        using var timeout = new CancellationTokenSource(options.RenewDeadline);
+        try
+        {
+            var record = await @lock.GetAsync(timeout.Token).ConfigureAwait(false);
+            if (record?.HolderIdentity != options.Identity)
+            {
+                return;
+            }
+
+            var now = DateTime.UtcNow;
+            var released = new LeaderElectionRecord
+            {
+                HolderIdentity = "",
+                LeaseDurationSeconds = 1,
+                AcquireTime = now,
+                RenewTime = now,
+                LeaderTransitions = record.LeaderTransitions,
+            };
+            if (await @lock.UpdateAsync(released, timeout.Token).ConfigureAwait(false))
+            {
+                Log.ReleasedLease(_logger, options.Identity, @lock.Describe());
+            }
+        }
+        catch (Exception e) when (e is HttpOperationException or HttpRequestException or OperationCanceledException)
+        {
+            // Not released: a standby takes the Lease once it expires, as after a crash.
+            Log.LeaseNotReleased(_logger, options.Identity, e);
         }
     }
 
@@ -90,6 +134,7 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
         var events = new ClusterEvents(client, "capstan-operator", options.Identity);
         var trainJobs = new TrainJobController(client, options, events, loggers.CreateLogger<TrainJobController>());
         var inferenceServices = new InferenceServiceController(client, options, events, loggers.CreateLogger<InferenceServiceController>());
-        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken));
+        var experiments = new ExperimentController(client, options, events, loggers.CreateLogger<ExperimentController>());
+        return Task.WhenAll(trainJobs.RunAsync(cancellationToken), inferenceServices.RunAsync(cancellationToken), experiments.RunAsync(cancellationToken));
     }
 }

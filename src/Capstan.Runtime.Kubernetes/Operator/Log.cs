@@ -40,4 +40,10 @@ internal static partial class Log
 
     [LoggerMessage(5012, LogLevel.Information, "{Kind} {Key}: {Message}")]
     public static partial void Reconciled(ILogger logger, string kind, string key, string message);
+
+    [LoggerMessage(5013, LogLevel.Information, "{Identity} released the lease ({Lease}) on stopping")]
+    public static partial void ReleasedLease(ILogger logger, string identity, string lease);
+
+    [LoggerMessage(5014, LogLevel.Warning, "{Identity} could not release the lease on stopping; a standby takes it when it expires")]
+    public static partial void LeaseNotReleased(ILogger logger, string identity, Exception error);
 }

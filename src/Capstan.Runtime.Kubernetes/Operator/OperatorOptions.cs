@@ -37,6 +37,9 @@ public sealed record OperatorOptions
 
     public TimeSpan RetryMaxDelay { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>How often an Experiment with early stopping reads its running trials' logs (metrics come with no watch event).</summary>
+    public TimeSpan ExperimentPollInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The pause before a failed list or watch is tried again.</summary>
     public TimeSpan WatchRetryDelay { get; init; } = TimeSpan.FromSeconds(1);
 

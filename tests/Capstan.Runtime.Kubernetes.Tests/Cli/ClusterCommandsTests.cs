@@ -136,6 +136,36 @@ public sealed class ClusterCommandsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Apply_ExampleExperiment_WithContext_TheOperatorRunsItsTrialsAndDescribeShowsTheBest()
+    {
+        await _cluster.StartOperatorAsync(FastOptions("op-a"));
+        var applied = await RunAsync("apply", "-f", Path.Combine(Repository.Examples, "experiment-tabular.yaml"), "--context", "lab", "--kubeconfig", _kubeconfig);
+        Assert.Equal((0, "experiment/iris-tuning created"), (applied.ExitCode, applied.Out.Trim()));
+
+        // The example's 8 trials, 2 at a time; each prints its final metrics as the trainer does, lower log loss for a higher learning rate.
+        var losses = new Dictionary<string, double>();
+        for (var i = 1; i <= 8; i++)
+        {
+            var trial = $"iris-tuning-trial-{i}";
+            await WaitForAsync(() => _cluster.TryTrainJob(trial) is not null, trial, onTimeout: () => Experiment()?["status"]?.ToJsonString() ?? "no status");
+            var args = _cluster.TrainJob(trial)["spec"]!["args"]!.AsArray().Select(a => a!.GetValue<string>()).ToList();
+            Assert.DoesNotContain(args, a => a.Contains("${", StringComparison.Ordinal));
+            var rate = double.Parse(args[args.IndexOf("--learning-rate") + 1], System.Globalization.CultureInfo.InvariantCulture);
+            losses[trial] = 1 - rate;
+            await _cluster.RunJobPodAsync(trial, $"Training lightgbm on examples/data/iris.csv\nlog_loss={losses[trial].ToString("R", System.Globalization.CultureInfo.InvariantCulture)} accuracy=0.9\n");
+            await _cluster.CompleteJobAsync(trial);
+        }
+
+        await WaitForAsync(() => Experiment()?["status"]?["phase"]?.GetValue<string>() == "Succeeded", "the experiment to succeed", onTimeout: () => Experiment()?["status"]?.ToJsonString() ?? "no status");
+        var described = await RunAsync("describe", "experiment", "iris-tuning", "--context", "lab", "--kubeconfig", _kubeconfig);
+        Assert.Equal(0, described.ExitCode);
+        var best = losses.MinBy(l => l.Value);
+        var line = described.Out.Split('\n').Single(l => l.TrimStart().StartsWith("Best trial:", StringComparison.Ordinal));
+        Assert.Contains($" {best.Key} (", line, StringComparison.Ordinal);
+        Assert.EndsWith($"log_loss={best.Value.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)}", line.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OperatorCommand_RunsTheControllersUntilStopped()
     {
         using var stop = new CancellationTokenSource();
@@ -146,12 +176,26 @@ public sealed class ClusterCommandsTests : IAsyncLifetime
 
         await _cluster.CreateTrainJobAsync("mnist", new JsonObject { ["image"] = "trainer:1" });
         await WaitForAsync(async () => await _cluster.JobAsync("mnist") is not null, "the operator to create the Job");
+        var held = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "default");
         await stop.CancelAsync();
 
         Assert.Equal(0, await running);
+        Assert.Equal("cli-op", held.Spec.HolderIdentity);
         var lease = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "default");
-        Assert.Equal("cli-op", lease.Spec.HolderIdentity);
+        Assert.Equal("", lease.Spec.HolderIdentity); // Released on the way out, for a standby to take at once.
         Assert.Contains("Stopped.", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    private JsonObject? Experiment()
+    {
+        try
+        {
+            return _cluster.Server.Objects.Get(_cluster.Server.Type("capstan.dev", "experiments"), "default", "iris-tuning");
+        }
+        catch (FakeApiServer.ApiException e) when (e.Code == 404)
+        {
+            return null;
+        }
     }
 
     private string WriteFile(string name, string text)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using k8s;
 using static Capstan.Runtime.Kubernetes.Tests.Operator.OperatorHarness;
 
@@ -42,5 +43,43 @@ public sealed class LeaderElectionTests : IAsyncLifetime
         Assert.Equal(standby.Identity, lease.Spec.HolderIdentity);
         Assert.Equal(1, lease.Spec.LeaseTransitions);
         Assert.Equal(2, _cluster.Count("POST", "/jobs", 201));
+    }
+
+    [Fact]
+    public async Task Leader_StopsCleanly_ReleasesTheLease()
+    {
+        var a = await _cluster.StartOperatorAsync(FastOptions("op-a"));
+        await WaitForAsync(() => a.IsLeader, "op-a to lead");
+        var held = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "capstan-system");
+        Assert.Equal("op-a", held.Spec.HolderIdentity);
+
+        await _cluster.StopAsync(a);
+
+        var lease = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "capstan-system");
+        Assert.Equal("", lease.Spec.HolderIdentity);
+        Assert.Equal(1, lease.Spec.LeaseDurationSeconds);
+        Assert.Equal(held.Spec.LeaseTransitions, lease.Spec.LeaseTransitions);
+    }
+
+    [Fact]
+    public async Task Leader_StopsCleanly_StandbyTakesOverWithoutWaitingOutTheLease()
+    {
+        // A lease long enough that a standby waiting it out would fail the test.
+        static Capstan.Runtime.Kubernetes.Operator.OperatorOptions Slow(string identity) =>
+            FastOptions(identity) with { LeaseDuration = TimeSpan.FromSeconds(30), RenewDeadline = TimeSpan.FromSeconds(20) };
+        var a = await _cluster.StartOperatorAsync(Slow("op-a"));
+        await WaitForAsync(() => a.IsLeader, "op-a to lead");
+        var b = await _cluster.StartOperatorAsync(Slow("op-b"));
+        await Task.Delay(500);
+        Assert.False(b.IsLeader);
+
+        var clock = Stopwatch.StartNew();
+        await _cluster.StopAsync(a);
+        await WaitForAsync(() => b.IsLeader, "the standby to take the released lease", seconds: 10);
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        var lease = await _cluster.Client.CoordinationV1.ReadNamespacedLeaseAsync("capstan-operator", "capstan-system");
+        Assert.Equal("op-b", lease.Spec.HolderIdentity);
+        Assert.Equal(1, lease.Spec.LeaseTransitions);
     }
 }

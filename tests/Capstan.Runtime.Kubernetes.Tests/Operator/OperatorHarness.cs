@@ -120,6 +120,47 @@ public sealed class OperatorHarness : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The Job controller and kubelet's part for a Job's pod: the pod (with the labels of the Job's pod template, plus
+    /// the Job's name as the Job controller adds it) and the log its container wrote, served at <c>pods/NAME/log</c>.
+    /// </summary>
+    public async Task<string> RunJobPodAsync(string job, string log, string @namespace = "default")
+    {
+        await WaitForAsync(async () => await JobAsync(job, @namespace) is not null, $"the Job {job}");
+        var template = (await JobAsync(job, @namespace))!.Spec.Template.Metadata;
+        var labels = new JsonObject { ["batch.kubernetes.io/job-name"] = job, ["job-name"] = job };
+        foreach (var (key, value) in template?.Labels ?? new Dictionary<string, string>())
+        {
+            labels[key] = value;
+        }
+
+        var pod = $"{job}-{Guid.NewGuid().ToString("N")[..5]}";
+        Server.Objects.Create(Server.Type("", "pods"), @namespace, new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Pod",
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = pod,
+                ["namespace"] = @namespace,
+                ["labels"] = labels,
+            },
+            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = "trainer", ["image"] = "registry.example/trainer:1" }) },
+        });
+        Server.Objects.SetPodLog(@namespace, pod, log);
+        return pod;
+    }
+
+    /// <summary>The Job controller marking a Job whose pod succeeded Complete.</summary>
+    public Task CompleteJobAsync(string job, string @namespace = "default") => SetJobStatusAsync(job, s =>
+    {
+        s.Active = 0;
+        s.Succeeded = 1;
+        s.StartTime ??= DateTime.UtcNow;
+        s.CompletionTime = DateTime.UtcNow;
+        s.Conditions = [Condition("SuccessCriteriaMet"), Condition("Complete")];
+    }, @namespace);
+
     public static V1JobCondition Condition(string type, string? reason = null, string? message = null) =>
         new() { Type = type, Status = "True", Reason = reason, Message = message, LastTransitionTime = DateTime.UtcNow, LastProbeTime = DateTime.UtcNow };
 
@@ -144,8 +185,8 @@ public sealed class OperatorHarness : IAsyncDisposable
         }
     }
 
-    public static Task WaitForAsync(Func<bool> condition, string what, int seconds = 15) =>
-        WaitForAsync(() => Task.FromResult(condition()), what, seconds);
+    public static Task WaitForAsync(Func<bool> condition, string what, int seconds = 15, Func<string>? onTimeout = null) =>
+        WaitForAsync(() => Task.FromResult(condition()), what, seconds, onTimeout);
 
     public async ValueTask DisposeAsync()
     {
