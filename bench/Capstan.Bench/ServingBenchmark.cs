@@ -188,10 +188,19 @@ public static class ServingBenchmark
             }
 
             var mlpRatio = Median(mlpRatios);
+
+            // The bound ONNX Runtime alone sets. Per request the echo costs E server CPU and the MLP M; W is the
+            // rest of a request's cost on these cores (the load generator, the kernel), inferred from the last
+            // round's ratio r = (E+W)/(M+W). Were JSON parsing, tensor conversion and writing free, the MLP would
+            // cost E+W+R1 with R1 raw ORT's CPU per run, so no server can beat (E+W)/(E+W+R1) here. The echo
+            // does no JSON work at all: it is the HTTP cost only.
+            var lastRatio = mlpRatios[^1];
+            var outside = Math.Max(0, ((lastRatio * mlpCpu) - echoCpu) / Math.Max(1e-9, 1 - lastRatio));
+            var ortBound = (echoCpu + outside) / (echoCpu + outside + ortMlp.CpuUsPerRun);
             report.Add(
                 $"serving: MLP REST JSON, {Clients} clients, vs echo (median of {rounds})",
                 $"{mlpRatio:P0}",
-                $"rounds {Range(mlpRatios, "P0")}; last: MLP {Report.Rate(mlpRate)} at {mlpCpu:0} µs CPU/request, echo {Report.Rate(echoRate)} at {echoCpu:0} µs; raw ORT {ortMlp.UsPerRun:0.0} µs/run",
+                $"rounds {Range(mlpRatios, "P0")}; last: MLP {Report.Rate(mlpRate)} at {mlpCpu:0} µs CPU/request, echo (HTTP only, no JSON) {Report.Rate(echoRate)} at {echoCpu:0} µs; raw ORT {ortMlp.UsPerRun:0.0} µs/run, {ortMlp.CpuUsPerRun:0.0} µs CPU (1 intra-op thread); bound with free JSON (E+W)/(E+W+R1) = {ortBound:P0} (W {outside:0} µs inferred), JSON+conversion {Math.Max(0, mlpCpu - echoCpu - ortMlp.CpuUsPerRun):0.0} µs CPU",
                 ">= 70 % of echo",
                 mlpRatio >= 0.70);
 

@@ -143,6 +143,8 @@ public sealed class ServingTests
         Assert.True((await client.ModelReadyAsync(new ModelReadyRequest { Name = "mlp" })).Ready);
         var metadata = await client.ModelMetadataAsync(new ModelMetadataRequest { Name = "mlp" });
         Assert.Equal("FP32", metadata.Inputs[0].Datatype);
+        Assert.Equal("cpu", metadata.Parameters["execution_provider"].StringParam); // as REST metadata says
+        Assert.Equal("1", metadata.Parameters["version"].StringParam);
 
         var typed = new ModelInferRequest { ModelName = "mlp", Id = "g1" };
         var tensor = new ModelInferRequest.Types.InferInputTensor { Name = "x", Datatype = "FP32", Contents = new InferTensorContents() };

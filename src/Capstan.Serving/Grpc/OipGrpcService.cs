@@ -42,6 +42,8 @@ public sealed class OipGrpcService(InferenceService service) : GRPCInferenceServ
             response.Versions.AddRange(service.Repository.VersionsOf(metadata.Name));
             response.Inputs.AddRange(metadata.Inputs.Select(ToProto));
             response.Outputs.AddRange(metadata.Outputs.Select(ToProto));
+            response.Parameters["version"] = new InferParameter { StringParam = metadata.Version };
+            response.Parameters["execution_provider"] = new InferParameter { StringParam = metadata.ExecutionProvider };
             return Task.FromResult(response);
         }
         catch (InferenceException ex)

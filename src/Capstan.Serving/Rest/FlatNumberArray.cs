@@ -88,101 +88,18 @@ internal static class FlatNumberArray
     }
 
     /// <summary>
-    /// Reads the JSON number at <paramref name="i"/> as sign, decimal mantissa and power of ten in one pass,
-    /// leaving <paramref name="i"/> just past it; false when it is not a number, is not followed by a
-    /// delimiter, or has more than 19 significant digits or a huge exponent (the general path's business).
+    /// Reads the JSON number at <paramref name="i"/> (see <see cref="JsonNumber.TryDecompose"/>), leaving
+    /// <paramref name="i"/> just past it; false also when it is not followed by a delimiter ("1x", "01").
     /// </summary>
     private static bool TryNumber(ReadOnlySpan<byte> json, ref int i, out bool negative, out ulong mantissa, out int exponent)
     {
-        mantissa = 0;
-        exponent = 0;
-        var digits = 0;
-        negative = i < json.Length && json[i] == '-';
-        if (negative)
-        {
-            i++;
-        }
-
-        if (i >= json.Length || !IsDigit(json[i]))
+        if (!JsonNumber.TryDecompose(json[i..], out negative, out mantissa, out exponent, out var consumed))
         {
             return false;
         }
 
-        if (json[i] == '0')
-        {
-            i++;
-        }
-        else
-        {
-            for (; i < json.Length && IsDigit(json[i]); i++)
-            {
-                if (!JsonNumber.Append(ref mantissa, ref digits, json[i]))
-                {
-                    return false;
-                }
-            }
-        }
-
-        if (i < json.Length && json[i] == '.')
-        {
-            var afterDot = ++i;
-            for (; i < json.Length && IsDigit(json[i]); i++)
-            {
-                if (!JsonNumber.Append(ref mantissa, ref digits, json[i]))
-                {
-                    return false;
-                }
-
-                exponent--;
-            }
-
-            if (i == afterDot)
-            {
-                return false;
-            }
-        }
-
-        if (i < json.Length && (json[i] == 'e' || json[i] == 'E'))
-        {
-            i++;
-            var sign = 1;
-            if (i < json.Length && (json[i] == '+' || json[i] == '-'))
-            {
-                sign = json[i] == '-' ? -1 : 1;
-                i++;
-            }
-
-            var exponentStart = i;
-            var written = 0;
-            for (; i < json.Length && IsDigit(json[i]); i++)
-            {
-                written = (written * 10) + (json[i] - '0');
-                if (written > 9999)
-                {
-                    return false;
-                }
-            }
-
-            if (i == exponentStart)
-            {
-                return false;
-            }
-
-            exponent += sign * written;
-        }
-
-        // A number must be followed by a delimiter; "1x" or "01" is not a number.
+        i += consumed;
         return i >= json.Length || IsDelimiter(json[i]);
-    }
-
-    private static int Digits(ReadOnlySpan<byte> json, int i)
-    {
-        while (i < json.Length && IsDigit(json[i]))
-        {
-            i++;
-        }
-
-        return i;
     }
 
     private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)
@@ -196,6 +113,4 @@ internal static class FlatNumberArray
     }
 
     private static bool IsDelimiter(byte b) => b is (byte)',' or (byte)']' or (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t';
-
-    private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
 }

@@ -25,7 +25,9 @@ internal static class JsonNumber
     public static bool TryParseDouble(ReadOnlySpan<byte> token, out double value)
     {
         value = 0;
-        return TryDecompose(token, out var negative, out var mantissa, out var exponent) && TryCompose(negative, mantissa, exponent, out value);
+        return TryDecompose(token, out var negative, out var mantissa, out var exponent, out var consumed)
+            && consumed == token.Length
+            && TryCompose(negative, mantissa, exponent, out value);
     }
 
     public static bool TryParseSingle(ReadOnlySpan<byte> token, out float value)
@@ -78,67 +80,98 @@ internal static class JsonNumber
         return true;
     }
 
-    /// <summary>Splits a JSON number into sign, decimal mantissa and power of ten; false past 19 significant digits.</summary>
-    private static bool TryDecompose(ReadOnlySpan<byte> token, out bool negative, out ulong mantissa, out int exponent)
+    /// <summary>
+    /// Splits the JSON number (RFC 8259 grammar) at the start of <paramref name="text"/> into sign, decimal
+    /// mantissa and power of ten, in one pass; <paramref name="consumed"/> is its length in bytes. The
+    /// text may go on past the number (the caller checks what follows). False when the text does not
+    /// start with a number, or it has more than 19 significant digits or a huge exponent.
+    /// </summary>
+    public static bool TryDecompose(ReadOnlySpan<byte> text, out bool negative, out ulong mantissa, out int exponent, out int consumed)
     {
         mantissa = 0;
         exponent = 0;
+        consumed = 0;
+        var digits = 0;
         var i = 0;
-        negative = token.Length > 0 && token[0] == '-';
+        negative = text.Length > 0 && text[0] == '-';
         if (negative)
         {
             i++;
         }
 
-        var digits = 0;
-        for (; i < token.Length && IsDigit(token[i]); i++)
+        if (i >= text.Length || !IsDigit(text[i]))
         {
-            if (!Append(ref mantissa, ref digits, token[i]))
+            return false;
+        }
+
+        if (text[i] == '0')
+        {
+            i++; // a leading zero stands alone: "01" is "0" followed by something else
+        }
+        else
+        {
+            for (; i < text.Length && IsDigit(text[i]); i++)
             {
-                return false;
+                if (!Append(ref mantissa, ref digits, text[i]))
+                {
+                    return false;
+                }
             }
         }
 
-        if (i < token.Length && token[i] == '.')
+        if (i < text.Length && text[i] == '.')
         {
-            for (i++; i < token.Length && IsDigit(token[i]); i++)
+            var afterDot = ++i;
+            for (; i < text.Length && IsDigit(text[i]); i++)
             {
-                if (!Append(ref mantissa, ref digits, token[i]))
+                if (!Append(ref mantissa, ref digits, text[i]))
                 {
                     return false;
                 }
 
                 exponent--;
             }
+
+            if (i == afterDot)
+            {
+                return false;
+            }
         }
 
-        if (i < token.Length && (token[i] == 'e' || token[i] == 'E'))
+        if (i < text.Length && (text[i] == 'e' || text[i] == 'E'))
         {
             i++;
             var sign = 1;
-            if (i < token.Length && (token[i] == '+' || token[i] == '-'))
+            if (i < text.Length && (text[i] == '+' || text[i] == '-'))
             {
-                sign = token[i] == '-' ? -1 : 1;
+                sign = text[i] == '-' ? -1 : 1;
                 i++;
             }
 
+            var exponentStart = i;
             var written = 0;
-            for (; i < token.Length && IsDigit(token[i]); i++)
+            for (; i < text.Length && IsDigit(text[i]); i++)
             {
-                written = (written * 10) + (token[i] - '0');
+                written = (written * 10) + (text[i] - '0');
                 if (written > 9999)
                 {
                     return false;
                 }
             }
 
+            if (i == exponentStart)
+            {
+                return false;
+            }
+
             exponent += sign * written;
         }
 
-        return i == token.Length;
+        consumed = i;
+        return true;
     }
 
-    internal static bool Append(ref ulong mantissa, ref int digits, byte digit)
+    private static bool Append(ref ulong mantissa, ref int digits, byte digit)
     {
         if (mantissa == 0 && digit == '0')
         {
