@@ -6,6 +6,7 @@ using Capstan.Core.Resources;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Capstan.Server.Dashboard;
 
@@ -29,9 +30,11 @@ public static class ServiceMetricsApi
         return api;
     }
 
-    private static async Task<ServiceMetrics> ScrapeAsync(string @namespace, string name, IResourceStore resources, CancellationToken cancellationToken)
+    private static async Task<ServiceMetrics> ScrapeAsync(HttpContext context, string @namespace, string name, CancellationToken cancellationToken)
     {
-        if (await resources.FindAsync(InferenceService.KindName, @namespace, name, cancellationToken) is not InferenceService service)
+        // A server without a control plane has no resource store: its services do not exist.
+        if (context.RequestServices.GetService<IResourceStore>() is not { } resources
+            || await resources.FindAsync(InferenceService.KindName, @namespace, name, cancellationToken) is not InferenceService service)
         {
             throw CapstanException.NotFound($"InferenceService '{@namespace}/{name}' does not exist.");
         }
