@@ -1,10 +1,11 @@
 namespace Capstan.Tuning;
 
 /// <summary>
-/// Tree-structured Parzen estimator (Bergstra et al.), following Optuna's TPESampler and its defaults: random for the
-/// first n_startup_trials (10), then the best ceil(gamma·n) trials (gamma 0.1, at most 25) against the rest, one
-/// Parzen estimator each, n_ei_candidates (24) drawn from the good one and the candidate with the largest
-/// l(x)/g(x) kept. Independent TPE does this per parameter; multivariate TPE over the joint space. Pruned trials rank
+/// Tree-structured Parzen estimator (Bergstra et al.), after Optuna's TPESampler: start-up trials for the first
+/// n_startup_trials, then the best ceil(gamma·n) trials (gamma 0.1, at most 25) against the rest, one Parzen
+/// estimator each, n_ei_candidates drawn from the good one and the candidate with the largest l(x)/g(x) kept.
+/// Multivariate TPE (the default) models the joint space with the settings of <see cref="TpeSettings.Multivariate"/>;
+/// <c>multivariate: false</c> is independent TPE per parameter with Optuna's defaults throughout. Pruned trials rank
 /// behind completed ones by how far they got, then by their last value. With several objectives it is MOTPE: trials
 /// split by non-dominated rank, the good ones weighted by hypervolume contribution.
 /// </summary>
@@ -12,15 +13,32 @@ internal sealed class TpeSearch(AlgorithmContext context, TpeSettings settings, 
 {
     public static TpeSearch? Create(AlgorithmContext context, SettingsReader reader, bool multivariate)
     {
-        var startup = reader.Int("n_startup_trials", 10, min: 0);
-        var candidates = reader.Int("n_ei_candidates", 24, min: 1);
-        var gamma = reader.Double("gamma", 0.1, g => g > 0 && g <= 1, "in (0, 1]");
-        var prior = reader.Double("prior_weight", 1.0, w => w > 0, "greater than 0");
-        var clip = reader.Bool("consider_magic_clip", true);
-        var endpoints = reader.Bool("consider_endpoints", false);
-        var normalized = reader.Bool("normalized_kernels", false);
         multivariate = reader.Bool("multivariate", multivariate);
-        return new TpeSearch(context, new TpeSettings(startup, candidates, gamma, prior, clip, endpoints, normalized), multivariate);
+        var d = multivariate ? TpeSettings.Multivariate : new TpeSettings();
+        var startup = reader.Int("n_startup_trials", d.StartupTrials, min: 0);
+        var candidates = reader.Int("n_ei_candidates", d.EiCandidates, min: 1);
+        var gamma = reader.Double("gamma", d.Gamma, g => g > 0 && g <= 1, "in (0, 1]");
+        var prior = reader.Double("prior_weight", d.PriorWeight, w => w > 0, "greater than 0");
+        var clip = reader.Bool("consider_magic_clip", d.ConsiderMagicClip);
+        var endpoints = reader.Bool("consider_endpoints", d.ConsiderEndpoints);
+        var normalized = reader.Bool("normalized_kernels", d.NormalizedKernels);
+        var startupSampler = reader.Choice("startup_sampler", d.SobolStartup ? "sobol" : "random", "random", "sobol");
+        var bandwidth = reader.Choice("bandwidth", d.Bandwidth == TpeBandwidth.Scott ? "scott" : "neighbour", "neighbour", "scott");
+        var factor = reader.Double("bandwidth_factor", d.BandwidthFactor, f => f > 0, "greater than 0");
+        var recombination = reader.Double("kernel_recombination", d.KernelRecombination, p => p >= 0 && p <= 1, "in [0, 1]");
+        var settings = new TpeSettings(
+            startup,
+            candidates,
+            gamma,
+            prior,
+            clip,
+            endpoints,
+            normalized,
+            bandwidth == "scott" ? TpeBandwidth.Scott : TpeBandwidth.Neighbour,
+            factor,
+            recombination,
+            startupSampler == "sobol" && context.Space.Count <= SobolSearch.MaxDimensions);
+        return new TpeSearch(context, settings, multivariate);
     }
 
     protected override Suggestion? SuggestNext(IReadOnlyList<Trial> history)
@@ -29,6 +47,20 @@ internal sealed class TpeSearch(AlgorithmContext context, TpeSettings settings, 
         var observed = Observations(history, out var weightsBelow, out var below, out var above);
         if (observed < settings.StartupTrials || below.Count == 0)
         {
+            if (settings.SobolStartup && index < settings.StartupTrials)
+            {
+                // Scrambled Sobol points (a seeded digital shift) cover the space more evenly than uniform draws.
+                var shift = Rng.For(Seed, 5, 0);
+                var u = new double[Dimensions.Count];
+                for (var d = 0; d < u.Length; d++)
+                {
+                    var mask = (uint)(shift.NextUInt64() >> 32);
+                    u[d] = (SobolSearch.Point(index + 1, d) ^ mask) / 4294967296.0;
+                }
+
+                return new Suggestion(FromUnit(u));
+            }
+
             return new Suggestion(RandomAssignment(Rng.For(Seed, 2, index)));
         }
 
