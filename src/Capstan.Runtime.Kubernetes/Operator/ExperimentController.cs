@@ -58,7 +58,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         };
         for (var i = 0; i < Math.Max(1, options.Workers); i++)
         {
-            loops.Add(WorkAsync(queue, cancellationToken));
+            loops.Add(queue.WorkAsync(ReconcileAsync, logger, cancellationToken));
         }
 
         try
@@ -106,36 +106,6 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         CustomResources.ResourceVersionOf,
         options.WatchRetryDelay,
         logger);
-
-    private async Task WorkAsync(WorkQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                if (await ReconcileAsync(key, cancellationToken).ConfigureAwait(false) is { } after)
-                {
-                    queue.AddAfter(key, after);
-                }
-
-                queue.Forget(key);
-            }
-            catch (HttpOperationException e) when (CustomResources.IsConflict(e))
-            {
-                // The Experiment changed between our read and our status write: read it again and redo the pass.
-                Log.ReconcileConflict(logger, key, queue.AddRateLimited(key));
-            }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or CapstanException or JsonException && !cancellationToken.IsCancellationRequested)
-            {
-                Log.ReconcileFailed(logger, key, queue.AddRateLimited(key), e);
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
 
     /// <summary>One pass over one Experiment; returns when to look again if nothing else will wake it.</summary>
     public async Task<TimeSpan?> ReconcileAsync(string key, CancellationToken cancellationToken)

@@ -30,7 +30,7 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
         var loops = new List<Task> { WatchServicesAsync(queue, cancellationToken), WatchDeploymentsAsync(queue, cancellationToken), queue.RunDelaysAsync(cancellationToken) };
         for (var i = 0; i < Math.Max(1, options.Workers); i++)
         {
-            loops.Add(WorkAsync(queue, cancellationToken));
+            loops.Add(queue.WorkAsync(async (key, ct) => { await ReconcileAsync(key, ct).ConfigureAwait(false); return null; }, logger, cancellationToken));
         }
 
         try
@@ -89,31 +89,6 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
             if (owner is not null)
             {
                 await queue.AddAsync(TrainJobController.Key(deployment.Metadata.NamespaceProperty, owner.Name), cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task WorkAsync(WorkQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await ReconcileAsync(key, cancellationToken).ConfigureAwait(false);
-                queue.Forget(key);
-            }
-            catch (HttpOperationException e) when (CustomResources.IsConflict(e))
-            {
-                Log.ReconcileConflict(logger, key, queue.AddRateLimited(key));
-            }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or CapstanException or JsonException && !cancellationToken.IsCancellationRequested)
-            {
-                Log.ReconcileFailed(logger, key, queue.AddRateLimited(key), e);
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
             }
         }
     }

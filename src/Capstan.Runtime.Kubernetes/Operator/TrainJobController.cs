@@ -38,7 +38,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         };
         for (var i = 0; i < Math.Max(1, options.Workers); i++)
         {
-            loops.Add(WorkAsync(queue, cancellationToken));
+            loops.Add(queue.WorkAsync(ReconcileAsync, logger, cancellationToken));
         }
 
         try
@@ -99,36 +99,6 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
             if (owner is not null)
             {
                 await queue.AddAsync(Key(job.Metadata.NamespaceProperty, owner.Name), cancellationToken).ConfigureAwait(false);
-            }
-        }
-    }
-
-    private async Task WorkAsync(WorkQueue queue, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            var key = await queue.TakeAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                if (await ReconcileAsync(key, cancellationToken).ConfigureAwait(false) is { } after)
-                {
-                    queue.AddAfter(key, after);
-                }
-
-                queue.Forget(key);
-            }
-            catch (HttpOperationException e) when (CustomResources.IsConflict(e))
-            {
-                // Someone wrote the object between our read and our write: read it again and redo the pass.
-                Log.ReconcileConflict(logger, key, queue.AddRateLimited(key));
-            }
-            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or CapstanException or JsonException && !cancellationToken.IsCancellationRequested)
-            {
-                Log.ReconcileFailed(logger, key, queue.AddRateLimited(key), e);
-            }
-            finally
-            {
-                await queue.DoneAsync(key, cancellationToken).ConfigureAwait(false);
             }
         }
     }

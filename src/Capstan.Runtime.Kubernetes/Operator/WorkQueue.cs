@@ -1,4 +1,9 @@
+using System.Text.Json;
 using System.Threading.Channels;
+using Capstan.Core;
+using Capstan.Runtime.Kubernetes.Cluster;
+using k8s.Autorest;
+using Microsoft.Extensions.Logging;
 
 namespace Capstan.Runtime.Kubernetes.Operator;
 
@@ -115,6 +120,41 @@ public sealed class WorkQueue
         }
 
         return again ? AddAsync(key, cancellationToken) : ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// One worker, until cancelled: takes a key, runs <paramref name="reconcile"/> on it and requeues it after the delay
+    /// that returns, if any. A 409 (someone wrote the object between our read and our write) or an API, network or data
+    /// error brings the key back after its backoff, logged; the other keys carry on.
+    /// </summary>
+    public async Task WorkAsync(Func<string, CancellationToken, Task<TimeSpan?>> reconcile, ILogger logger, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(reconcile);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            var key = await TakeAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (await reconcile(key, cancellationToken).ConfigureAwait(false) is { } after)
+                {
+                    AddAfter(key, after);
+                }
+
+                Forget(key);
+            }
+            catch (HttpOperationException e) when (CustomResources.IsConflict(e))
+            {
+                Log.ReconcileConflict(logger, key, AddRateLimited(key));
+            }
+            catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or CapstanException or JsonException && !cancellationToken.IsCancellationRequested)
+            {
+                Log.ReconcileFailed(logger, key, AddRateLimited(key), e);
+            }
+            finally
+            {
+                await DoneAsync(key, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>Moves delayed keys into the queue when they fall due; runs until cancelled.</summary>
