@@ -189,7 +189,69 @@ public static class ExperimentProgress
     }
 
     public static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The trials of one pass, by index: every TrainJob of the experiment and every recorded result whose TrainJob is
+    /// gone, with its parameters (recorded, else from the job's annotation) parsed in <paramref name="space"/>, and a
+    /// new Pending result for a job not recorded yet. A trial whose parameters no longer fit the space is left out:
+    /// the search space changed under it, and it no longer belongs to this search.
+    /// </summary>
+    public static IReadOnlyList<MatchedTrial> MatchTrials(TuningExperiment experiment, IReadOnlyDictionary<string, TrainJob> jobs, Engine.SearchSpace space)
+    {
+        ArgumentNullException.ThrowIfNull(experiment);
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(space);
+        var recorded = (experiment.Status?.TrialResults ?? []).Where(r => r.Name is not null).ToDictionary(r => r.Name!, StringComparer.Ordinal);
+        var trials = new List<MatchedTrial>();
+        foreach (var name in jobs.Keys.Union(recorded.Keys, StringComparer.Ordinal))
+        {
+            var job = jobs.GetValueOrDefault(name);
+            var result = recorded.GetValueOrDefault(name);
+            var parameters = result?.ParameterAssignments?.Where(a => a.Name is not null).ToDictionary(a => a.Name!, a => a.Value ?? "", StringComparer.Ordinal)
+                ?? ReadParameters(job);
+            var index = result?.Index ?? ReadIndex(job);
+            if (parameters is null || index is null)
+            {
+                continue;
+            }
+
+            Engine.ParameterAssignment assignment;
+            try
+            {
+                assignment = space.Parse(parameters);
+            }
+            catch (Engine.TuningSpecException)
+            {
+                continue;
+            }
+
+            result ??= new TrialResult
+            {
+                Name = name,
+                Index = index,
+                Phase = TrialPhase.Pending,
+                ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
+            };
+            trials.Add(new MatchedTrial(name, index.Value, assignment, result, job));
+        }
+
+        return [.. trials.OrderBy(t => t.Index)];
+    }
+
+    private static Dictionary<string, string>? ReadParameters(TrainJob? job) =>
+        job?.Metadata.Annotations?.TryGetValue(ExperimentReconciler.TrialParametersAnnotation, out var json) == true
+            ? System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(json)
+            : null;
+
+    private static int? ReadIndex(TrainJob? job) =>
+        job?.Metadata.Annotations?.TryGetValue(ExperimentReconciler.TrialIndexAnnotation, out var text) == true
+        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+            ? index
+            : null;
 }
+
+/// <summary>One trial found by <see cref="ExperimentProgress.MatchTrials"/>: its TrainJob is null when it is gone.</summary>
+public sealed record MatchedTrial(string Name, int Index, Engine.ParameterAssignment Parameters, TrialResult Result, TrainJob? Job);
 
 /// <summary>How many trials are in each phase.</summary>
 public sealed record TrialCounts(int Pending, int Running, int Succeeded, int Failed, int EarlyStopped, int Killed);

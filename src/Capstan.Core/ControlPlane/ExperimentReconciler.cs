@@ -281,54 +281,8 @@ public sealed class ExperimentReconciler(
             .OfType<TrainJob>()
             .Where(j => BelongsTo(j, experiment))
             .ToDictionary(j => j.Metadata.Name!, StringComparer.Ordinal);
-        var recorded = (experiment.Status?.TrialResults ?? []).Where(r => r.Name is not null).ToDictionary(r => r.Name!, StringComparer.Ordinal);
-        var trials = new List<TrialState>();
-        foreach (var name in jobs.Keys.Union(recorded.Keys, StringComparer.Ordinal))
-        {
-            jobs.TryGetValue(name, out var job);
-            recorded.TryGetValue(name, out var result);
-            var parameters = result?.ParameterAssignments?.Where(a => a.Name is not null).ToDictionary(a => a.Name!, a => a.Value ?? "", StringComparer.Ordinal)
-                ?? ReadParameters(job);
-            var index = result?.Index ?? ReadIndex(job);
-            if (parameters is null || index is null)
-            {
-                continue;
-            }
-
-            Engine.ParameterAssignment assignment;
-            try
-            {
-                assignment = space.Parse(parameters);
-            }
-            catch (Engine.TuningSpecException)
-            {
-                // The search space changed under a finished trial: it no longer belongs to this search.
-                continue;
-            }
-
-            result ??= new TrialResult
-            {
-                Name = name,
-                Index = index,
-                Phase = TrialPhase.Pending,
-                ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
-            };
-            trials.Add(new TrialState(experiment.Spec, name, index.Value, assignment, result, job));
-        }
-
-        return [.. trials.OrderBy(t => t.Index)];
+        return [.. ExperimentProgress.MatchTrials(experiment, jobs, space).Select(t => new TrialState(experiment.Spec, t.Name, t.Index, t.Parameters, t.Result, t.Job))];
     }
-
-    private static Dictionary<string, string>? ReadParameters(TrainJob? job) =>
-        job?.Metadata.Annotations?.TryGetValue(TrialParametersAnnotation, out var json) == true
-            ? JsonSerializer.Deserialize<Dictionary<string, string>>(json)
-            : null;
-
-    private static int? ReadIndex(TrainJob? job) =>
-        job?.Metadata.Annotations?.TryGetValue(TrialIndexAnnotation, out var text) == true
-        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            ? index
-            : null;
 
     /// <summary>Brings one trial's result up to date with its TrainJob; returns when to look again, if sooner than an event would.</summary>
     private async Task<TimeSpan?> ObserveTrialAsync(TuningExperiment experiment, TrialState trial, CancellationToken cancellationToken)

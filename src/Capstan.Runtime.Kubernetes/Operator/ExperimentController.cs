@@ -330,34 +330,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             }
         }
 
-        var recorded = (experiment.Status?.TrialResults ?? []).Where(r => r.Name is not null).ToDictionary(r => r.Name!, StringComparer.Ordinal);
-        var trials = new List<TrialState>();
-        foreach (var trialName in jobs.Keys.Union(recorded.Keys, StringComparer.Ordinal))
-        {
-            jobs.TryGetValue(trialName, out var job);
-            recorded.TryGetValue(trialName, out var result);
-            var parameters = result?.ParameterAssignments?.Where(a => a.Name is not null).ToDictionary(a => a.Name!, a => a.Value ?? "", StringComparer.Ordinal)
-                ?? ReadParameters(job);
-            var index = result?.Index ?? ReadIndex(job);
-            if (parameters is null || index is null)
-            {
-                continue;
-            }
-
-            Engine.ParameterAssignment assignment;
-            try
-            {
-                assignment = space.Parse(parameters);
-            }
-            catch (Engine.TuningSpecException)
-            {
-                continue; // The search space changed under the trial: it no longer belongs to this search.
-            }
-
-            trials.Add(new TrialState(trialName, index.Value, assignment, result ?? NewResult(trialName, index.Value, parameters), job));
-        }
-
-        return [.. trials.OrderBy(t => t.Index)];
+        return [.. ExperimentProgress.MatchTrials(experiment, jobs, space).Select(t => new TrialState(t.Name, t.Index, t.Parameters, t.Result, t.Job))];
     }
 
     /// <summary>Brings a trial's result up to date with its TrainJob; a finished trial's result is final.</summary>
@@ -562,17 +535,6 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         Phase = TrialPhase.Pending,
         ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
     };
-
-    private static Dictionary<string, string>? ReadParameters(TrainJob? job) =>
-        job?.Metadata.Annotations?.TryGetValue(ExperimentReconciler.TrialParametersAnnotation, out var json) == true
-            ? JsonSerializer.Deserialize<Dictionary<string, string>>(json)
-            : null;
-
-    private static int? ReadIndex(TrainJob? job) =>
-        job?.Metadata.Annotations?.TryGetValue(ExperimentReconciler.TrialIndexAnnotation, out var text) == true
-        && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-            ? index
-            : null;
 
     /// <summary>One trial during a pass: its result (as recorded, then brought up to date), its TrainJob (null when gone) and its parameters.</summary>
     private sealed class TrialState(string name, int index, Engine.ParameterAssignment parameters, TrialResult result, TrainJob? job)
