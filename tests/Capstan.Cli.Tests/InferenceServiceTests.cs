@@ -314,7 +314,7 @@ public sealed class InferenceServiceTests
         var stderr = new StringWriter();
         var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => home.Environment.TryGetValue(name, out var v) ? v : null);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(Ct);
-        var serving = CapstanCli.RunAsync(["serve", main, "--canary", canary, "--canary-percent", "25", "--port", "0", "--grpc-port", "0"], context, stop.Token);
+        var serving = CapstanCli.RunAsync(["serve", main, "--canary", canary, "--canary-percent", "25", "--intra-op-threads", "1", "--port", "0", "--grpc-port", "0"], context, stop.Token);
 
         for (var i = 0; i < 300 && !stdout.ToString().Contains("http://", StringComparison.Ordinal) && !serving.IsCompleted; i++)
         {
@@ -324,7 +324,7 @@ public sealed class InferenceServiceTests
         await stop.CancelAsync();
         Assert.Equal(ExitCodes.Ok, await serving);
         var line = stdout.ToString().Split('\n')[0];
-        Assert.Matches(@"^Serving iris version 1 \(75% default\), version 1-canary \(25% canary\) on http://127\.0\.0\.1:\d+ \(cpu: .+\)", line);
+        Assert.Matches(@"^Serving iris version 1 \(75% default\), version 1-canary \(25% canary\) on http://127\.0\.0\.1:\d+ \(cpu: .+, 1 intra-op thread\)", line);
     }
 
     [Fact]

@@ -63,4 +63,13 @@ public sealed class ServeCommandTests
         Assert.Equal(ExitCodes.UserError, result.ExitCode);
         Assert.Contains("does not exist", result.Error, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Serve_NegativeIntraOpThreads_IsAUsageErrorThatSaysWhy()
+    {
+        using var home = new TempHome();
+        var result = await CliHarness.RunAsync(home.Environment, "serve", Path.Combine(home.Root, "any.onnx"), "--intra-op-threads", "-2");
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.Contains("--intra-op-threads must be 0", result.Error, StringComparison.Ordinal);
+    }
 }

@@ -34,9 +34,11 @@ public static class ServeCommand
         var canary = new Option<string?>("--canary") { Description = "A second version to serve under the same name (a file, models:/NAME/VERSION or models:/NAME@ALIAS)." };
         var canaryPercent = new Option<int>("--canary-percent") { Description = "Share of the requests without a version that go to --canary (0-100).", DefaultValueFactory = _ => 10 };
         var timeout = new Option<int>("--timeout") { Description = "Seconds a request may wait for its result before it is answered 503.", DefaultValueFactory = _ => 30 };
+        var threads = new Option<int>("--intra-op-threads") { Description = "ONNX Runtime threads per run (0: ONNX Runtime's choice, one per core). 1 suits small models under concurrent load.", DefaultValueFactory = _ => 0 };
         command.Add(canary);
         command.Add(canaryPercent);
         command.Add(timeout);
+        command.Add(threads);
         command.SetHandler(context, async (parse, ct) =>
         {
             var reference = parse.GetRequiredValue(model);
@@ -44,6 +46,13 @@ public static class ServeCommand
             if (percent is < 0 or > 100)
             {
                 CommandAction.Fail(context, $"--canary-percent must be between 0 and 100, got {percent}.");
+                return ExitCodes.Usage;
+            }
+
+            var intraOpThreads = parse.GetValue(threads);
+            if (intraOpThreads < 0)
+            {
+                CommandAction.Fail(context, $"--intra-op-threads must be 0 (ONNX Runtime's choice) or more, got {intraOpThreads}.");
                 return ExitCodes.Usage;
             }
 
@@ -55,6 +64,7 @@ public static class ServeCommand
                 MaxBatchSize = Math.Max(1, parse.GetValue(maxBatch)),
                 MaxLatency = TimeSpan.FromMilliseconds(Math.Max(0, parse.GetValue(maxLatency))),
                 RequestTimeout = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(timeout))),
+                IntraOpThreads = intraOpThreads,
             };
             var servedName = parse.GetValue(name) ?? RegistryConnection.DefaultName(reference);
             IReadOnlyList<ServedVersion> served;
@@ -94,7 +104,8 @@ public static class ServeCommand
                 return ExitCodes.Unavailable;
             }
 
-            var provider = ExecutionProviderChoice.Describe(repository.ExecutionProviderOf(servedName));
+            var provider = ExecutionProviderChoice.Describe(repository.ExecutionProviderOf(servedName))
+                + (intraOpThreads > 0 ? $", {intraOpThreads} intra-op thread{(intraOpThreads == 1 ? "" : "s")}" : "");
             var versions = string.Join(", ", served.Select(v => served.Count == 1 ? $"version {v.Version}" : $"version {v.Version} ({v.Percent}% {v.Tag})"));
             foreach (var address in app.Urls)
             {
