@@ -196,13 +196,13 @@ public static class ExperimentProgress
     /// new Pending result for a job not recorded yet. A trial whose parameters no longer fit the space is left out:
     /// the search space changed under it, and it no longer belongs to this search.
     /// </summary>
-    public static IReadOnlyList<MatchedTrial> MatchTrials(TuningExperiment experiment, IReadOnlyDictionary<string, TrainJob> jobs, Engine.SearchSpace space)
+    public static List<ExperimentTrial> MatchTrials(TuningExperiment experiment, IReadOnlyDictionary<string, TrainJob> jobs, Engine.SearchSpace space)
     {
         ArgumentNullException.ThrowIfNull(experiment);
         ArgumentNullException.ThrowIfNull(jobs);
         ArgumentNullException.ThrowIfNull(space);
         var recorded = (experiment.Status?.TrialResults ?? []).Where(r => r.Name is not null).ToDictionary(r => r.Name!, StringComparer.Ordinal);
-        var trials = new List<MatchedTrial>();
+        var trials = new List<ExperimentTrial>();
         foreach (var name in jobs.Keys.Union(recorded.Keys, StringComparer.Ordinal))
         {
             var job = jobs.GetValueOrDefault(name);
@@ -225,18 +225,21 @@ public static class ExperimentProgress
                 continue;
             }
 
-            result ??= new TrialResult
-            {
-                Name = name,
-                Index = index,
-                Phase = TrialPhase.Pending,
-                ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
-            };
-            trials.Add(new MatchedTrial(name, index.Value, assignment, result, job));
+            result ??= NewResult(name, index.Value, parameters);
+            trials.Add(new ExperimentTrial(experiment.Spec, name, index.Value, assignment, result, job));
         }
 
         return [.. trials.OrderBy(t => t.Index)];
     }
+
+    /// <summary>The Pending result of a trial just created or not recorded yet.</summary>
+    public static TrialResult NewResult(string name, int index, IReadOnlyDictionary<string, string> parameters) => new()
+    {
+        Name = name,
+        Index = index,
+        Phase = TrialPhase.Pending,
+        ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
+    };
 
     private static Dictionary<string, string>? ReadParameters(TrainJob? job) =>
         job?.Metadata.Annotations?.TryGetValue(ExperimentReconciler.TrialParametersAnnotation, out var json) == true
@@ -250,8 +253,26 @@ public static class ExperimentProgress
             : null;
 }
 
-/// <summary>One trial found by <see cref="ExperimentProgress.MatchTrials"/>: its TrainJob is null when it is gone.</summary>
-public sealed record MatchedTrial(string Name, int Index, Engine.ParameterAssignment Parameters, TrialResult Result, TrainJob? Job);
+/// <summary>One trial during a pass: its result (as recorded, then brought up to date), its TrainJob (null when gone) and its parameters.</summary>
+public sealed class ExperimentTrial(ExperimentSpec spec, string name, int index, Engine.ParameterAssignment parameters, TrialResult result, TrainJob? job)
+{
+    public string Name { get; } = name;
+
+    public int Index { get; } = index;
+
+    public Engine.ParameterAssignment Parameters { get; } = parameters;
+
+    public TrialResult Result { get; } = result;
+
+    public TrainJob? Job { get; set; } = job;
+
+    /// <summary>The primary objective by step, read for early stopping; null when not read this pass.</summary>
+    public IReadOnlyList<Engine.IntermediateValue>? Intermediate { get; set; }
+
+    public IReadOnlyList<double>? Values(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.Values(spec, Result.Observation, objectives);
+
+    public Engine.Trial ToEngine(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.ToEngine(spec, Result, Index, Parameters, Intermediate, objectives);
+}
 
 /// <summary>How many trials are in each phase.</summary>
 public sealed record TrialCounts(int Pending, int Running, int Succeeded, int Failed, int EarlyStopped, int Killed);

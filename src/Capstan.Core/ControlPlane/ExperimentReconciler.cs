@@ -274,18 +274,18 @@ public sealed class ExperimentReconciler(
     }
 
     /// <summary>The trials: every TrainJob with the experiment's label, and the recorded ones whose TrainJob is gone.</summary>
-    private async Task<List<TrialState>> LoadTrialsAsync(TuningExperiment experiment, Engine.SearchSpace space, CancellationToken cancellationToken)
+    private async Task<List<ExperimentTrial>> LoadTrialsAsync(TuningExperiment experiment, Engine.SearchSpace space, CancellationToken cancellationToken)
     {
         var ns = experiment.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace;
         var jobs = (await resources.ListAsync(TrainJob.KindName, ns, new Dictionary<string, string> { [ExperimentLabel] = experiment.Metadata.Name! }, cancellationToken).ConfigureAwait(false))
             .OfType<TrainJob>()
             .Where(j => BelongsTo(j, experiment))
             .ToDictionary(j => j.Metadata.Name!, StringComparer.Ordinal);
-        return [.. ExperimentProgress.MatchTrials(experiment, jobs, space).Select(t => new TrialState(experiment.Spec, t.Name, t.Index, t.Parameters, t.Result, t.Job))];
+        return ExperimentProgress.MatchTrials(experiment, jobs, space);
     }
 
     /// <summary>Brings one trial's result up to date with its TrainJob; returns when to look again, if sooner than an event would.</summary>
-    private async Task<TimeSpan?> ObserveTrialAsync(TuningExperiment experiment, TrialState trial, CancellationToken cancellationToken)
+    private async Task<TimeSpan?> ObserveTrialAsync(TuningExperiment experiment, ExperimentTrial trial, CancellationToken cancellationToken)
     {
         var result = trial.Result;
         if (IsTerminal(result.Phase))
@@ -414,7 +414,7 @@ public sealed class ExperimentReconciler(
         return found.Count > 0;
     }
 
-    private async Task ConsiderStoppingAsync(TuningExperiment experiment, TrialState trial, List<TrialState> trials, Engine.IEarlyStoppingRule rule, CancellationToken cancellationToken)
+    private async Task ConsiderStoppingAsync(TuningExperiment experiment, ExperimentTrial trial, List<ExperimentTrial> trials, Engine.IEarlyStoppingRule rule, CancellationToken cancellationToken)
     {
         var objectives = TuningSearch.Objectives(experiment.Spec);
         if (trial.Result.RunId is not { } runId || trial.Job is not { } job)
@@ -504,7 +504,7 @@ public sealed class ExperimentReconciler(
         TuningSearch.Objectives(spec).Select(o => o.Name).Concat(spec.Objective?.AdditionalMetricNames ?? []).Distinct(StringComparer.Ordinal);
 
     /// <summary>The trial's parameters as its run's params, once it has ended; a value the training code logged itself is left as it is.</summary>
-    private async Task LogTrialParamsAsync(TrialState trial, CancellationToken cancellationToken)
+    private async Task LogTrialParamsAsync(ExperimentTrial trial, CancellationToken cancellationToken)
     {
         if (trial.Result.RunId is not { } runId)
         {
@@ -546,7 +546,7 @@ public sealed class ExperimentReconciler(
         }
     }
 
-    private async Task<TrialState> CreateTrialAsync(TuningExperiment experiment, int index, IReadOnlyDictionary<string, string> parameters, int reruns, CancellationToken cancellationToken)
+    private async Task<ExperimentTrial> CreateTrialAsync(TuningExperiment experiment, int index, IReadOnlyDictionary<string, string> parameters, int reruns, CancellationToken cancellationToken)
     {
         var name = TrialName(experiment.Metadata.Name!, index);
         var job = BuildTrialJob(experiment, name, index, parameters);
@@ -576,7 +576,7 @@ public sealed class ExperimentReconciler(
         var values = string.Join(", ", parameters.Select(p => $"{p.Key}={p.Value}"));
         await resources.RecordEventAsync(experiment, ResourceEventType.Normal, reruns > 0 ? "TrialRerun" : "TrialCreated", $"Trial {name}: {values}", cancellationToken).ConfigureAwait(false);
         var space = TuningSearch.Space(experiment.Spec);
-        return new TrialState(experiment.Spec, name, index, space.Parse(parameters), new TrialResult
+        return new ExperimentTrial(experiment.Spec, name, index, space.Parse(parameters), new TrialResult
         {
             Name = name,
             Index = index,
@@ -586,7 +586,7 @@ public sealed class ExperimentReconciler(
         }, created);
     }
 
-    private async Task<TrainJob> RecreateAsync(TuningExperiment experiment, TrialState trial, string why, CancellationToken cancellationToken)
+    private async Task<TrainJob> RecreateAsync(TuningExperiment experiment, ExperimentTrial trial, string why, CancellationToken cancellationToken)
     {
         var reruns = (trial.Result.Reruns ?? 0) + 1;
         var recreated = await CreateTrialAsync(experiment, trial.Index, trial.Parameters.ToStrings(), reruns, cancellationToken).ConfigureAwait(false);
@@ -657,7 +657,7 @@ public sealed class ExperimentReconciler(
     }
 
     /// <summary>Ends the experiment: stops what still runs (as Killed trials), closes the parent run and records why.</summary>
-    private async Task<ReconcileResult> FinishAsync(TuningExperiment experiment, List<TrialState> trials, bool succeeded, string reason, string message, CancellationToken cancellationToken)
+    private async Task<ReconcileResult> FinishAsync(TuningExperiment experiment, List<ExperimentTrial> trials, bool succeeded, string reason, string message, CancellationToken cancellationToken)
     {
         var objectives = SafeObjectives(experiment.Spec);
         foreach (var trial in trials.Where(t => t.Result.Phase is TrialPhase.Pending or TrialPhase.Running))
@@ -711,7 +711,7 @@ public sealed class ExperimentReconciler(
         await metadata.LogBatchAsync(runId, new LogBatch(Metrics: metrics, Tags: [new Tag(BestTrialTag, best)]), cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task WriteProgressAsync(TuningExperiment experiment, List<TrialState> trials, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
+    private async Task WriteProgressAsync(TuningExperiment experiment, List<ExperimentTrial> trials, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
     {
         var status = experiment.Status!;
         var optimalBefore = status.CurrentOptimalTrial?.Name;
@@ -733,7 +733,7 @@ public sealed class ExperimentReconciler(
     }
 
     /// <summary>Counts, the optimal trial, the Pareto front and the trial list, from the trials' results.</summary>
-    private static void Summarize(ExperimentStatus status, List<TrialState> trials, IReadOnlyList<Engine.Objective> objectives) =>
+    private static void Summarize(ExperimentStatus status, List<ExperimentTrial> trials, IReadOnlyList<Engine.Objective> objectives) =>
         ExperimentProgress.Summarize(status, [.. trials.Select(t => t.Result)], [.. trials.Select(t => t.ToEngine(objectives))], objectives);
 
     private static bool IsTerminal(TrialPhase? phase) => ExperimentProgress.IsTerminal(phase);
@@ -758,24 +758,4 @@ public sealed class ExperimentReconciler(
 
     private bool SetCondition(ExperimentStatus status, string type, ConditionStatus value, string? reason, string? message, long? generation) =>
         status.SetCondition(type, value, reason, message, generation, time.GetUtcNow());
-
-    /// <summary>One trial during a pass: its recorded result, its TrainJob (null when lost) and its parameters.</summary>
-    private sealed class TrialState(ExperimentSpec spec, string name, int index, Engine.ParameterAssignment parameters, TrialResult result, TrainJob? job)
-    {
-        public string Name { get; } = name;
-
-        public int Index { get; } = index;
-
-        public Engine.ParameterAssignment Parameters { get; } = parameters;
-
-        public TrialResult Result { get; } = result;
-
-        public TrainJob? Job { get; set; } = job;
-
-        public IReadOnlyList<Engine.IntermediateValue>? Intermediate { get; set; }
-
-        public IReadOnlyList<double>? Values(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.Values(spec, Result.Observation, objectives);
-
-        public Engine.Trial ToEngine(IReadOnlyList<Engine.Objective> objectives) => ExperimentProgress.ToEngine(spec, Result, Index, Parameters, Intermediate, objectives);
-    }
 }

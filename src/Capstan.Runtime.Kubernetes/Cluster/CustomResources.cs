@@ -71,6 +71,21 @@ public static class CustomResources
 
     public static bool IsConflict(HttpOperationException error) => error.Response.StatusCode == HttpStatusCode.Conflict;
 
+    /// <summary>
+    /// Writes <paramref name="status"/> through the status subresource of the object read as <paramref name="raw"/>,
+    /// checked on the resourceVersion read: a 409 when someone wrote the object since.
+    /// </summary>
+    public static Task ReplaceStatusAsync(IKubernetes client, JsonObject raw, string plural, JsonNode status, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(raw);
+        var body = (JsonObject)raw.DeepClone();
+        body["status"] = status;
+        var metadata = raw["metadata"]!;
+        return client.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync(
+            body, Group, Version, metadata["namespace"]!.GetValue<string>(), plural, metadata["name"]!.GetValue<string>(), cancellationToken: cancellationToken);
+    }
+
     public static string? StatusReason(HttpOperationException error) => StatusField(error, "reason");
 
     private static string? StatusMessage(HttpOperationException error) => StatusField(error, "message");

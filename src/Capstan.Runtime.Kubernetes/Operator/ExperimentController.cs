@@ -47,28 +47,10 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     // A completed trial's series does not change: read from its pod once per process (and again after a restart).
     private readonly ConcurrentDictionary<string, IReadOnlyList<Engine.IntermediateValue>> _finishedSeries = new(StringComparer.Ordinal);
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
-        var loops = new List<Task>
-        {
-            WatchExperimentsAsync(queue, cancellationToken),
-            WatchTrialsAsync(queue, cancellationToken),
-            queue.RunDelaysAsync(cancellationToken),
-        };
-        for (var i = 0; i < Math.Max(1, options.Workers); i++)
-        {
-            loops.Add(queue.WorkAsync(ReconcileAsync, logger, cancellationToken));
-        }
-
-        try
-        {
-            await Task.WhenAll(loops).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping (or no longer the leader).
-        }
+        return queue.RunAsync([WatchExperimentsAsync(queue, cancellationToken), WatchTrialsAsync(queue, cancellationToken)], ReconcileAsync, options.Workers, logger, cancellationToken);
     }
 
     private async Task WatchExperimentsAsync(WorkQueue queue, CancellationToken cancellationToken)
@@ -212,7 +194,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         var room = ExperimentProgress.Room(experiment.Spec, active, trials.Count);
         if (room > 0)
         {
-            var batch = algorithm.Suggest([.. trials.Select(t => t.ToEngine(experiment.Spec, objectives))], room);
+            var batch = algorithm.Suggest([.. trials.Select(t => t.ToEngine(objectives))], room);
             foreach (var suggestion in batch.Suggestions)
             {
                 var index = trials.Count == 0 ? 1 : trials.Max(t => t.Index) + 1;
@@ -223,7 +205,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
                     return TimeSpan.FromSeconds(1);
                 }
 
-                trials.Add(new TrialState(job.Metadata.Name!, index, suggestion.Parameters, NewResult(job.Metadata.Name!, index, parameters), job));
+                trials.Add(new ExperimentTrial(experiment.Spec, job.Metadata.Name!, index, suggestion.Parameters, ExperimentProgress.NewResult(job.Metadata.Name!, index, parameters), job));
             }
 
             if (batch.Exhausted && batch.Suggestions.Count == 0 && active == 0)
@@ -247,13 +229,13 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     }
 
     /// <summary>A trial that has been stopped (early, or by the end of the experiment) whose TrainJob is still there and unfinished.</summary>
-    private static bool Stopping(TrialState trial) =>
+    private static bool Stopping(ExperimentTrial trial) =>
         trial.Result.Phase is TrialPhase.EarlyStopped or TrialPhase.Killed
         && trial.Job is not null
         && trial.Job.Status?.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed);
 
     /// <summary>Stops trials by deleting their TrainJobs: the garbage collector deletes the Jobs, whose pods are killed.</summary>
-    private async Task StopAsync(IEnumerable<TrialState> trials, CancellationToken cancellationToken)
+    private async Task StopAsync(IEnumerable<ExperimentTrial> trials, CancellationToken cancellationToken)
     {
         foreach (var trial in trials.ToList())
         {
@@ -271,7 +253,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     }
 
     /// <summary>Asks the early-stopping rule about a running trial, with its series so far and the completed trials' series from their logs.</summary>
-    private async Task ConsiderStoppingAsync(JsonObject raw, TuningExperiment experiment, TrialState trial, List<TrialState> trials, Engine.IEarlyStoppingRule rule, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
+    private async Task ConsiderStoppingAsync(JsonObject raw, TuningExperiment experiment, ExperimentTrial trial, List<ExperimentTrial> trials, Engine.IEarlyStoppingRule rule, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
     {
         var ns = trial.Job!.Metadata.Namespace!;
         var (metrics, _) = await _metrics.ReadAsync(ns, trial.Name, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
@@ -297,8 +279,8 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             other.Intermediate = series;
         }
 
-        var history = trials.Select(t => t.ToEngine(experiment.Spec, objectives)).ToList();
-        var decision = rule.ShouldStop(trial.ToEngine(experiment.Spec, objectives), trial.Intermediate.Max(v => v.Step), history);
+        var history = trials.Select(t => t.ToEngine(objectives)).ToList();
+        var decision = rule.ShouldStop(trial.ToEngine(objectives), trial.Intermediate.Max(v => v.Step), history);
         if (!decision.Stop)
         {
             return;
@@ -315,7 +297,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         TuningSearch.Objectives(spec).Select(o => o.Name).Concat(spec.Objective?.AdditionalMetricNames ?? []).Distinct(StringComparer.Ordinal);
 
     /// <summary>The trials: the TrainJobs this Experiment owns, merged with the results its status recorded (which keep the observations).</summary>
-    private async Task<List<TrialState>> LoadTrialsAsync(TuningExperiment experiment, Engine.SearchSpace space, CancellationToken cancellationToken)
+    private async Task<List<ExperimentTrial>> LoadTrialsAsync(TuningExperiment experiment, Engine.SearchSpace space, CancellationToken cancellationToken)
     {
         var ns = experiment.Metadata.Namespace ?? ResourceMetadata.DefaultNamespace;
         var name = experiment.Metadata.Name!;
@@ -330,11 +312,11 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             }
         }
 
-        return [.. ExperimentProgress.MatchTrials(experiment, jobs, space).Select(t => new TrialState(t.Name, t.Index, t.Parameters, t.Result, t.Job))];
+        return ExperimentProgress.MatchTrials(experiment, jobs, space);
     }
 
     /// <summary>Brings a trial's result up to date with its TrainJob; a finished trial's result is final.</summary>
-    private async Task ObserveAsync(JsonObject raw, TuningExperiment experiment, TrialState trial, CancellationToken cancellationToken)
+    private async Task ObserveAsync(JsonObject raw, TuningExperiment experiment, ExperimentTrial trial, CancellationToken cancellationToken)
     {
         var result = trial.Result;
         if (ExperimentProgress.IsTerminal(result.Phase))
@@ -438,7 +420,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     }
 
     /// <summary>Ends the experiment: what still runs is stopped (its TrainJob deleted, so its Job and pods go) and counted as Killed.</summary>
-    private async Task FinishAsync(JsonObject raw, TuningExperiment experiment, List<TrialState> trials, ExperimentEnd end, CancellationToken cancellationToken)
+    private async Task FinishAsync(JsonObject raw, TuningExperiment experiment, List<ExperimentTrial> trials, ExperimentEnd end, CancellationToken cancellationToken)
     {
         var before = Snapshot(raw);
         foreach (var trial in trials.Where(t => t.Result.Phase is TrialPhase.Pending or TrialPhase.Running))
@@ -476,8 +458,8 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         }
     }
 
-    private static void Summarize(TuningExperiment experiment, List<TrialState> trials, IReadOnlyList<Engine.Objective> objectives) =>
-        ExperimentProgress.Summarize(experiment.Status!, [.. trials.Select(t => t.Result)], [.. trials.Select(t => t.ToEngine(experiment.Spec, objectives))], objectives);
+    private static void Summarize(TuningExperiment experiment, List<ExperimentTrial> trials, IReadOnlyList<Engine.Objective> objectives) =>
+        ExperimentProgress.Summarize(experiment.Status!, [.. trials.Select(t => t.Result)], [.. trials.Select(t => t.ToEngine(objectives))], objectives);
 
     /// <summary>Writes the status through the status subresource, checked on the resourceVersion read; a status that would not change is not written.</summary>
     private async Task WriteStatusAsync(JsonObject raw, JsonNode? before, TuningExperiment experiment, CancellationToken cancellationToken)
@@ -489,12 +471,8 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             return;
         }
 
-        var body = (JsonObject)raw.DeepClone();
-        body["status"] = next;
+        await CustomResources.ReplaceStatusAsync(client, raw, Plural, next, cancellationToken).ConfigureAwait(false);
         var metadata = raw["metadata"]!;
-        await client.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync(
-            body, CustomResources.Group, CustomResources.Version, metadata["namespace"]!.GetValue<string>(), Plural, metadata["name"]!.GetValue<string>(),
-            cancellationToken: cancellationToken).ConfigureAwait(false);
         Log.Reconciled(logger, TuningExperiment.KindName, TrainJobController.Key(metadata["namespace"]?.GetValue<string>(), metadata["name"]?.GetValue<string>()), experiment.Status.Message ?? "");
     }
 
@@ -527,32 +505,4 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     private static bool OwnedBy(JsonObject obj, string? uid) =>
         uid is not null && obj["metadata"]?["ownerReferences"] is JsonArray owners
         && owners.Any(o => o?["uid"]?.GetValue<string>() == uid && o["controller"]?.GetValue<bool>() == true);
-
-    private static TrialResult NewResult(string name, int index, IReadOnlyDictionary<string, string> parameters) => new()
-    {
-        Name = name,
-        Index = index,
-        Phase = TrialPhase.Pending,
-        ParameterAssignments = [.. parameters.Select(p => new ParameterAssignment { Name = p.Key, Value = p.Value })],
-    };
-
-    /// <summary>One trial during a pass: its result (as recorded, then brought up to date), its TrainJob (null when gone) and its parameters.</summary>
-    private sealed class TrialState(string name, int index, Engine.ParameterAssignment parameters, TrialResult result, TrainJob? job)
-    {
-        public string Name { get; } = name;
-
-        public int Index { get; } = index;
-
-        public Engine.ParameterAssignment Parameters { get; } = parameters;
-
-        public TrialResult Result { get; } = result;
-
-        public TrainJob? Job { get; set; } = job;
-
-        /// <summary>The primary objective by step, read for early stopping; null when not read this pass.</summary>
-        public IReadOnlyList<Engine.IntermediateValue>? Intermediate { get; set; }
-
-        public Engine.Trial ToEngine(ExperimentSpec spec, IReadOnlyList<Engine.Objective> objectives) =>
-            ExperimentProgress.ToEngine(spec, Result, Index, Parameters, Intermediate, objectives);
-    }
 }

@@ -24,22 +24,16 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
     private static readonly JsonSerializerOptions s_json = ResourceSerializer.JsonOptions;
     private readonly OwnedObjects _owned = new(client);
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
-        var loops = new List<Task> { WatchServicesAsync(queue, cancellationToken), WatchDeploymentsAsync(queue, cancellationToken), queue.RunDelaysAsync(cancellationToken) };
-        for (var i = 0; i < Math.Max(1, options.Workers); i++)
-        {
-            loops.Add(queue.WorkAsync(async (key, ct) => { await ReconcileAsync(key, ct).ConfigureAwait(false); return null; }, logger, cancellationToken));
-        }
+        return queue.RunAsync([WatchServicesAsync(queue, cancellationToken), WatchDeploymentsAsync(queue, cancellationToken)], PassAsync, options.Workers, logger, cancellationToken);
 
-        try
+        // Watch events alone wake a service: no pass asks to be looked at again later.
+        async Task<TimeSpan?> PassAsync(string key, CancellationToken ct)
         {
-            await Task.WhenAll(loops).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping.
+            await ReconcileAsync(key, ct).ConfigureAwait(false);
+            return null;
         }
     }
 
@@ -187,12 +181,7 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
             return;
         }
 
-        var body = (JsonObject)raw.DeepClone();
-        body["status"] = next;
-        var metadata = raw["metadata"]!;
-        await client.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync(
-            body, CustomResources.Group, CustomResources.Version, metadata["namespace"]!.GetValue<string>(), Plural, metadata["name"]!.GetValue<string>(),
-            cancellationToken: cancellationToken).ConfigureAwait(false);
+        await CustomResources.ReplaceStatusAsync(client, raw, Plural, next, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken)

@@ -27,28 +27,10 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
 
     private static readonly JsonSerializerOptions s_json = ResourceSerializer.JsonOptions;
 
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
-        var loops = new List<Task>
-        {
-            WatchTrainJobsAsync(queue, cancellationToken),
-            WatchJobsAsync(queue, cancellationToken),
-            queue.RunDelaysAsync(cancellationToken),
-        };
-        for (var i = 0; i < Math.Max(1, options.Workers); i++)
-        {
-            loops.Add(queue.WorkAsync(ReconcileAsync, logger, cancellationToken));
-        }
-
-        try
-        {
-            await Task.WhenAll(loops).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            // Stopping (or no longer the leader).
-        }
+        return queue.RunAsync([WatchTrainJobsAsync(queue, cancellationToken), WatchJobsAsync(queue, cancellationToken)], ReconcileAsync, options.Workers, logger, cancellationToken);
     }
 
     private async Task WatchTrainJobsAsync(WorkQueue queue, CancellationToken cancellationToken)
@@ -350,12 +332,8 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
             return;
         }
 
-        var body = (JsonObject)raw.DeepClone();
-        body["status"] = next;
+        await CustomResources.ReplaceStatusAsync(client, raw, Plural, next, cancellationToken).ConfigureAwait(false);
         var metadata = raw["metadata"]!;
-        await client.CustomObjects.ReplaceNamespacedCustomObjectStatusAsync(
-            body, CustomResources.Group, CustomResources.Version, metadata["namespace"]!.GetValue<string>(), Plural, metadata["name"]!.GetValue<string>(),
-            cancellationToken: cancellationToken).ConfigureAwait(false);
         Log.Reconciled(logger, TrainJob.KindName, Key(metadata["namespace"]?.GetValue<string>(), metadata["name"]?.GetValue<string>()), status.Message ?? status.Phase.ToString()!);
     }
 

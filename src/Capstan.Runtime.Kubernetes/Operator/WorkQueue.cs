@@ -123,11 +123,33 @@ public sealed class WorkQueue
     }
 
     /// <summary>
+    /// A controller's whole loop until cancelled: the watches that feed this queue, the timer for delayed keys and
+    /// <paramref name="workers"/> workers (see <see cref="WorkAsync"/>); cancellation is a clean stop.
+    /// </summary>
+    public async Task RunAsync(IEnumerable<Task> watches, Func<string, CancellationToken, Task<TimeSpan?>> reconcile, int workers, ILogger logger, CancellationToken cancellationToken)
+    {
+        var loops = new List<Task>(watches) { RunDelaysAsync(cancellationToken) };
+        for (var i = 0; i < Math.Max(1, workers); i++)
+        {
+            loops.Add(WorkAsync(reconcile, logger, cancellationToken));
+        }
+
+        try
+        {
+            await Task.WhenAll(loops).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping (or no longer the leader).
+        }
+    }
+
+    /// <summary>
     /// One worker, until cancelled: takes a key, runs <paramref name="reconcile"/> on it and requeues it after the delay
     /// that returns, if any. A 409 (someone wrote the object between our read and our write) or an API, network or data
     /// error brings the key back after its backoff, logged; the other keys carry on.
     /// </summary>
-    public async Task WorkAsync(Func<string, CancellationToken, Task<TimeSpan?>> reconcile, ILogger logger, CancellationToken cancellationToken)
+    private async Task WorkAsync(Func<string, CancellationToken, Task<TimeSpan?>> reconcile, ILogger logger, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(reconcile);
         while (!cancellationToken.IsCancellationRequested)
