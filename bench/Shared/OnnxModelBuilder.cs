@@ -38,13 +38,13 @@ public static class OnnxModelBuilder
             [new Value("y", Float, [-1, outputs])]);
     }
 
-    /// <summary>y = x for one element type, shape [-1, width].</summary>
-    public static byte[] Identity(int elemType, int width = 3) => Model(
+    /// <summary>y = x for one element type, shape [-1, width]; <paramref name="declaredOutput"/> makes the graph declare another output shape than it produces.</summary>
+    public static byte[] Identity(int elemType, int width = 3, long[]? declaredOutput = null) => Model(
         "identity",
         [new Node("Identity", ["x"], ["y"])],
         [],
         [new Value("x", elemType, [-1, width])],
-        [new Value("y", elemType, [-1, width])]);
+        [new Value("y", elemType, declaredOutput ?? [-1, width])]);
 
     /// <summary>y = x · W repeated <paramref name="layers"/> times with W [size, size]: about 2·size²·layers flops per row.</summary>
     public static byte[] Heavy(int size = 512, int layers = 8, int seed = 2)

@@ -104,6 +104,24 @@ public sealed class ServingTests
     }
 
     [Fact]
+    public async Task Infer_GraphDeclaringAWrongOutputShape_AnswersWhatTheRunProduced()
+    {
+        // The graph says y is [2,3]; the run makes y as big as x. The server hands ONNX Runtime a [2,3] buffer for
+        // the first request, which the run rejects; it must answer from an allocating run, and keep doing so.
+        var model = OnnxModelBuilder.Identity(OnnxModelBuilder.Float, 3, declaredOutput: [2, 3]);
+        await using var host = await ServingHost.StartAsync(r => r.Load("id", "1", ModelSource.FromBytes(model), Options()));
+        foreach (var rows in new[] { 4, 2, 1, 4 })
+        {
+            var input = Row(rows, rows * 3);
+            var (status, body) = await PostAsync(host.Rest, "/v2/models/id/infer", InferJson(JsonSerializer.Serialize(input), rows, width: 3));
+            Assert.Equal(HttpStatusCode.OK, status);
+            var output = body.GetProperty("outputs")[0];
+            Assert.Equal([rows, 3L], output.GetProperty("shape").EnumerateArray().Select(d => d.GetInt64()));
+            Assert.Equal(input, Floats(output));
+        }
+    }
+
+    [Fact]
     public async Task Infer_BinaryDataExtension_RoundTripsInputsAndOutputs()
     {
         await using var host = await ServingHost.StartAsync(r => r.Load("mlp", "1", ModelSource.FromBytes(s_mlp), Options()));

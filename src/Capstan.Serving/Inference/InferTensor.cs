@@ -45,6 +45,9 @@ public sealed class InferTensor : IDisposable
 
     public ReadOnlyMemory<byte> Memory => _buffer.AsMemory(0, ByteLength);
 
+    /// <summary>The pooled array and the tensor's bytes in it (for ONNX Runtime to read in place).</summary>
+    internal ArraySegment<byte> Segment => new(_buffer ?? throw new ObjectDisposedException(Name), 0, ByteLength);
+
     public long ElementCount => CountElements(Shape);
 
     public static long CountElements(ReadOnlySpan<long> shape)

@@ -1,4 +1,6 @@
+using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Capstan.Serving.Inference;
 using Capstan.Serving.Metrics;
 using Microsoft.ML.OnnxRuntime;
@@ -20,13 +22,21 @@ public sealed class LoadedModel
     private readonly string[] _outputNames;
     private readonly ServingMetrics _metrics;
 
+    // Per output (by name): its shape with dimension 0 standing for the run's rows (-1) or fixed, when
+    // ONNX Runtime can be handed a buffer of the right size before the run; null when only the run knows.
+    private readonly Dictionary<string, long[]> _outputShapes;
+
+    // Cleared if ONNX Runtime ever rejects a preallocated output (a graph whose declared shapes lie).
+    private volatile bool _preallocateOutputs = true;
+
     // The success counter and latency histogram of this version, looked up once on first use rather than by label values on every request.
     private Prometheus.Counter.Child? _succeeded;
     private Prometheus.Histogram.Child? _latency;
     private int _references = 1;
 
-    private LoadedModel(InferenceSession session, ModelMetadata metadata, ModelOptions options, ServingMetrics metrics)
+    private LoadedModel(InferenceSession session, ModelMetadata metadata, ModelOptions options, ServingMetrics metrics, Dictionary<string, long[]> outputShapes)
     {
+        _outputShapes = outputShapes;
         _session = session;
         Metadata = metadata;
         Options = options;
@@ -74,7 +84,7 @@ public sealed class LoadedModel
                 Describe(session.InputNames, session.InputMetadata, name),
                 Describe(session.OutputNames, session.OutputMetadata, name),
                 provider);
-            return new LoadedModel(session, metadata, options, metrics);
+            return new LoadedModel(session, metadata, options, metrics, KnownOutputShapes(session, metadata));
         }
         catch
         {
@@ -166,11 +176,14 @@ public sealed class LoadedModel
         }
     }
 
-    /// <summary>Runs requests of identical trailing shapes as one ONNX run concatenated along dimension 0, and splits the results.</summary>
+    /// <summary>
+    /// Runs requests of identical trailing shapes as one ONNX run concatenated along dimension 0, and splits the results.
+    /// Inputs are read in place from the requests' buffers (pinned for the run). An output whose shape the graph
+    /// fixes, up to the rows, is written by ONNX Runtime straight into a pooled buffer that the response then owns.
+    /// </summary>
     internal InferResponse[] Run(IReadOnlyList<InferRequest> requests, RunOptions runOptions)
     {
         var inputs = Metadata.Inputs;
-        var values = new OrtValue[inputs.Count];
         var rows = requests.Count == 1 ? null : new long[requests.Count];
         long totalRows = 0;
         if (rows is not null)
@@ -181,7 +194,14 @@ public sealed class LoadedModel
                 totalRows += rows[r];
             }
         }
+        else if (inputs.Count > 0 && InferRequest.FindInput(requests[0].Inputs, inputs[0].Name)!.Shape is [var first, ..])
+        {
+            totalRows = first;
+        }
 
+        var outputNames = SelectOutputs(requests);
+        var values = new RunValue[inputs.Count];
+        RunValue[]? preallocated = null;
         try
         {
             for (var i = 0; i < inputs.Count; i++)
@@ -189,11 +209,52 @@ public sealed class LoadedModel
                 values[i] = CreateInput(inputs[i], requests, totalRows);
             }
 
-            var outputNames = SelectOutputs(requests);
-            var started = Stopwatch.GetTimestamp();
-            using var results = _session.Run(runOptions, _inputNames, values, outputNames);
-            var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-            return Split(requests, rows, totalRows, outputNames, results, onnxMicroseconds);
+            preallocated = _preallocateOutputs ? PreallocateOutputs(outputNames, totalRows) : null;
+            var inputValues = new OrtValue[values.Length];
+            for (var i = 0; i < values.Length; i++)
+            {
+                inputValues[i] = values[i].Value;
+            }
+
+            if (preallocated is not null)
+            {
+                var outputValues = new OrtValue[preallocated.Length];
+                for (var o = 0; o < preallocated.Length; o++)
+                {
+                    outputValues[o] = preallocated[o].Value;
+                }
+
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    _session.Run(runOptions, _inputNames, inputValues, outputNames, outputValues);
+                }
+                catch (OnnxRuntimeException) when (!runOptions.Terminate)
+                {
+                    // Either the input is bad (the run below fails the same way) or the graph's declared output shape is
+                    // not what it produces (the run below succeeds): then ONNX Runtime allocates the outputs from now on.
+                    foreach (var value in preallocated)
+                    {
+                        value.Dispose();
+                    }
+
+                    preallocated = null;
+                    var responses = RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions);
+                    _preallocateOutputs = false;
+                    return responses;
+                }
+
+                var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+                var outputs = new RunOutput[preallocated.Length];
+                for (var o = 0; o < preallocated.Length; o++)
+                {
+                    outputs[o] = RunOutput.Of(outputNames[o], preallocated[o]);
+                }
+
+                return Split(requests, rows, totalRows, outputNames, outputs, onnxMicroseconds);
+            }
+
+            return RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -205,10 +266,34 @@ public sealed class LoadedModel
             {
                 value?.Dispose();
             }
+
+            if (preallocated is not null)
+            {
+                foreach (var value in preallocated)
+                {
+                    value?.Dispose();
+                }
+            }
         }
     }
 
-    private static OrtValue CreateInput(TensorMetadata input, IReadOnlyList<InferRequest> requests, long totalRows)
+    private InferResponse[] RunAllocating(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, OrtValue[] inputValues, RunOptions runOptions)
+    {
+        var started = Stopwatch.GetTimestamp();
+        using var results = _session.Run(runOptions, _inputNames, inputValues, outputNames);
+        var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+
+        // Type and shape once per output, not once per request and output.
+        var outputs = new RunOutput[outputNames.Length];
+        for (var o = 0; o < outputNames.Length; o++)
+        {
+            outputs[o] = RunOutput.Of(outputNames[o], results[o], rows is null, totalRows);
+        }
+
+        return Split(requests, rows, totalRows, outputNames, outputs, onnxMicroseconds);
+    }
+
+    private static RunValue CreateInput(TensorMetadata input, IReadOnlyList<InferRequest> requests, long totalRows)
     {
         var first = InferRequest.FindInput(requests[0].Inputs, input.Name)!;
         var shape = first.Shape;
@@ -230,20 +315,95 @@ public sealed class LoadedModel
                 }
             }
 
-            return value;
+            return new RunValue(value);
         }
 
-        var tensor = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, input.Datatype.ToOnnx(), shape);
-        var destination = tensor.GetTensorMutableRawData();
+        if (requests.Count == 1)
+        {
+            // The request's own buffer, read in place.
+            return RunValue.Pin(input.Datatype, shape, first.Segment, null);
+        }
+
+        var byteLength = 0;
+        foreach (var request in requests)
+        {
+            byteLength += InferRequest.FindInput(request.Inputs, input.Name)!.ByteLength;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(byteLength, 1));
         var offset = 0;
         foreach (var request in requests)
         {
             var bytes = InferRequest.FindInput(request.Inputs, input.Name)!.Bytes;
-            bytes.CopyTo(destination[offset..]);
+            bytes.CopyTo(buffer.AsSpan(offset));
             offset += bytes.Length;
         }
 
-        return tensor;
+        return RunValue.Pin(input.Datatype, shape, new ArraySegment<byte>(buffer, 0, byteLength), buffer);
+    }
+
+    /// <summary>Pooled, pinned buffers for every wanted output, or null when any output's shape is only known after the run.</summary>
+    private RunValue[]? PreallocateOutputs(string[] outputNames, long totalRows)
+    {
+        var values = new RunValue[outputNames.Length];
+        for (var o = 0; o < outputNames.Length; o++)
+        {
+            if (!_outputShapes.TryGetValue(outputNames[o], out var declared))
+            {
+                for (var d = 0; d < o; d++)
+                {
+                    values[d].Dispose();
+                }
+
+                return null;
+            }
+
+            var shape = (long[])declared.Clone();
+            if (shape[0] < 0)
+            {
+                shape[0] = totalRows;
+            }
+
+            var datatype = Metadata.FindOutput(outputNames[o])!.Datatype;
+            var byteLength = checked((int)(InferTensor.CountElements(shape) * datatype.ElementSize()));
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(byteLength, 1));
+            values[o] = RunValue.Pin(datatype, shape, new ArraySegment<byte>(buffer, 0, byteLength), buffer);
+        }
+
+        return values;
+    }
+
+    /// <summary>
+    /// The outputs whose shape is known before a run: every dimension fixed, or all fixed but dimension 0
+    /// when it is the same named dimension as the first input's (the rows). Not BYTES, not empty.
+    /// </summary>
+    private static Dictionary<string, long[]> KnownOutputShapes(InferenceSession session, ModelMetadata metadata)
+    {
+        var known = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        var rowsName = metadata.Inputs.Count > 0 && session.InputMetadata[metadata.Inputs[0].Name].SymbolicDimensions is [{ Length: > 0 } name, ..]
+            && metadata.Inputs[0].Shape is [< 0, ..] ? name : null;
+        foreach (var output in metadata.Outputs)
+        {
+            if (output.Datatype == OipDatatype.Bytes || output.Shape.Length == 0)
+            {
+                continue;
+            }
+
+            var restFixed = true;
+            for (var d = 1; d < output.Shape.Length; d++)
+            {
+                restFixed &= output.Shape[d] >= 0;
+            }
+
+            var symbols = session.OutputMetadata[output.Name].SymbolicDimensions;
+            var rows = output.Shape[0] < 0 && rowsName is not null && symbols.Length > 0 && symbols[0] == rowsName;
+            if (restFixed && (output.Shape[0] >= 0 || rows))
+            {
+                known[output.Name] = (long[])output.Shape.Clone();
+            }
+        }
+
+        return known;
     }
 
     private string[] SelectOutputs(IReadOnlyList<InferRequest> requests)
@@ -269,15 +429,8 @@ public sealed class LoadedModel
         return wanted is null ? _outputNames : [.. wanted];
     }
 
-    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, IReadOnlyList<OrtValue> results, double onnxMicroseconds)
+    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, RunOutput[] outputs, double onnxMicroseconds)
     {
-        // Type and shape once per output, not once per request and output.
-        var outputs = new RunOutput[outputNames.Length];
-        for (var o = 0; o < outputNames.Length; o++)
-        {
-            outputs[o] = RunOutput.Of(outputNames[o], results[o], rows is null, totalRows);
-        }
-
         var responses = new InferResponse[requests.Count];
         long rowOffset = 0;
         for (var r = 0; r < requests.Count; r++)
@@ -315,9 +468,88 @@ public sealed class LoadedModel
         return false;
     }
 
-    /// <summary>One output of a run, read once: its datatype, shape and data.</summary>
-    private readonly struct RunOutput(string name, OrtValue value, OipDatatype datatype, long[] shape)
+    /// <summary>
+    /// A tensor handed to ONNX Runtime for one run: a managed buffer pinned and wrapped without a copy
+    /// (<see cref="Owned"/> is the pooled buffer it rented, if any, returned on dispose unless taken),
+    /// or a value ONNX Runtime allocated (strings).
+    /// </summary>
+    private sealed class RunValue : IDisposable
     {
+        private GCHandle _pin;
+
+        public RunValue(OrtValue value) => Value = value;
+
+        private RunValue(OrtValue value, GCHandle pin, byte[]? owned, long[] shape, OipDatatype datatype, int byteLength)
+        {
+            Value = value;
+            _pin = pin;
+            Owned = owned;
+            Shape = shape;
+            Datatype = datatype;
+            ByteLength = byteLength;
+        }
+
+        public OrtValue Value { get; }
+
+        public byte[]? Owned { get; private set; }
+
+        public long[] Shape { get; } = [];
+
+        public OipDatatype Datatype { get; }
+
+        public int ByteLength { get; }
+
+        public static RunValue Pin(OipDatatype datatype, long[] shape, ArraySegment<byte> memory, byte[]? owned)
+        {
+            var pin = GCHandle.Alloc(memory.Array, GCHandleType.Pinned);
+            try
+            {
+                var address = Marshal.UnsafeAddrOfPinnedArrayElement(memory.Array!, memory.Offset);
+                var value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, datatype.ToOnnx(), shape, address, memory.Count);
+                return new RunValue(value, pin, owned, shape, datatype, memory.Count);
+            }
+            catch
+            {
+                pin.Free();
+                if (owned is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(owned);
+                }
+
+                throw;
+            }
+        }
+
+        /// <summary>The pooled buffer, now the caller's to return.</summary>
+        public byte[] Take()
+        {
+            var owned = Owned!;
+            Owned = null;
+            return owned;
+        }
+
+        public void Dispose()
+        {
+            Value.Dispose();
+            if (_pin.IsAllocated)
+            {
+                _pin.Free();
+            }
+
+            if (Owned is { } owned)
+            {
+                Owned = null;
+                ArrayPool<byte>.Shared.Return(owned);
+            }
+        }
+    }
+
+    /// <summary>One output of a run, read once: its datatype, shape and data.</summary>
+    private readonly struct RunOutput(string name, OrtValue? value, RunValue? preallocated, OipDatatype datatype, long[] shape)
+    {
+        public static RunOutput Of(string name, RunValue preallocated) =>
+            new(name, null, preallocated, preallocated.Datatype, preallocated.Shape);
+
         public static RunOutput Of(string name, OrtValue value, bool whole, long totalRows)
         {
             var info = value.GetTensorTypeAndShape();
@@ -329,7 +561,7 @@ public sealed class LoadedModel
                 throw new InvalidOperationException($"Output '{name}' of a batch of {totalRows} rows has shape {FormatShape(shape)}.");
             }
 
-            return new RunOutput(name, value, datatype, shape);
+            return new RunOutput(name, value, null, datatype, shape);
         }
 
         public InferTensor Slice(bool whole, long rowOffset, long rowCount, long totalRows)
@@ -340,19 +572,32 @@ public sealed class LoadedModel
                 outShape[0] = rowCount;
             }
 
-            if (datatype == OipDatatype.Bytes)
+            if (preallocated is not null)
             {
-                var all = value.GetStringTensorAsArray();
                 if (whole)
                 {
-                    return new InferTensor(name, outShape, all);
+                    // The response takes the buffer ONNX Runtime wrote into: no copy.
+                    return new InferTensor(name, datatype, outShape, preallocated.Take(), preallocated.ByteLength);
                 }
 
-                var perRow = all.Length / totalRows;
-                return new InferTensor(name, outShape, all.AsSpan((int)(rowOffset * perRow), (int)(rowCount * perRow)).ToArray());
+                var all = preallocated.Owned.AsSpan(0, preallocated.ByteLength);
+                var rowBytes = totalRows == 0 ? 0 : preallocated.ByteLength / (int)totalRows;
+                return InferTensor.Copy(name, datatype, outShape, all.Slice((int)rowOffset * rowBytes, (int)rowCount * rowBytes));
             }
 
-            var bytes = value.GetTensorMutableRawData();
+            if (datatype == OipDatatype.Bytes)
+            {
+                var strings = value!.GetStringTensorAsArray();
+                if (whole)
+                {
+                    return new InferTensor(name, outShape, strings);
+                }
+
+                var perRow = strings.Length / totalRows;
+                return new InferTensor(name, outShape, strings.AsSpan((int)(rowOffset * perRow), (int)(rowCount * perRow)).ToArray());
+            }
+
+            var bytes = value!.GetTensorMutableRawData();
             if (whole)
             {
                 return InferTensor.Copy(name, datatype, outShape, bytes);
