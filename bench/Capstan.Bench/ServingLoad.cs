@@ -25,7 +25,8 @@ public abstract class LoadGenerator
 
     public abstract bool SeparateProcess { get; }
 
-    public abstract Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds);
+    /// <param name="headers">More request headers, e.g. the binary-data extension's Inference-Header-Content-Length.</param>
+    public abstract Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds, IReadOnlyDictionary<string, string>? headers = null);
 
     /// <summary>wrk when installed, the in-process HttpClient otherwise.</summary>
     public static LoadGenerator ForRest(Uri server, string workDir) =>
@@ -83,16 +84,18 @@ internal sealed partial class WrkLoad(string wrk, Uri server, string workDir) : 
 
     public override bool SeparateProcess => true;
 
-    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds)
+    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds, IReadOnlyDictionary<string, string>? headers = null)
     {
         var bodyFile = WriteBody(workDir, body);
-        var script = Path.Combine(workDir, $"post-{Path.GetFileNameWithoutExtension(bodyFile)}-{contentType.Replace('/', '_')}.lua");
+        var extra = string.Concat((headers ?? new Dictionary<string, string>()).Select(h => $"wrk.headers[\"{h.Key}\"] = \"{h.Value}\"\n"));
+        var script = Path.Combine(workDir, $"post-{Path.GetFileNameWithoutExtension(bodyFile)}-{contentType.Replace('/', '_')}-{headers?.Count ?? 0}.lua");
         await File.WriteAllTextAsync(script, $$"""
             local f = assert(io.open("{{bodyFile}}", "rb"))
             wrk.method = "POST"
             wrk.body = f:read("*a")
             f:close()
             wrk.headers["Content-Type"] = "{{contentType}}"
+            {{extra}}
             done = function(summary, latency, requests)
               local e = summary.errors
               io.write(string.format("capstan-load requests=%d errors=%d us=%d p50=%d p99=%d\n",
@@ -126,10 +129,15 @@ internal sealed partial class H2LoadLoad(string h2load, Uri server, string workD
 
     public override bool SeparateProcess => true;
 
-    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds)
+    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds, IReadOnlyDictionary<string, string>? headers = null)
     {
         var bodyFile = WriteBody(workDir, body);
         List<string> arguments = ["-t1", $"-c{connections}", "-m1", $"-D{seconds}", "-d", bodyFile, "-H", $"content-type: {contentType}"];
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            arguments.AddRange(["-H", $"{name.ToLowerInvariant()}: {value}"]);
+        }
+
         if (http1)
         {
             arguments.Add("--h1");
@@ -168,7 +176,7 @@ internal sealed class HttpClientLoad(Uri server) : LoadGenerator
 
     public override bool SeparateProcess => false;
 
-    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds)
+    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds, IReadOnlyDictionary<string, string>? headers = null)
     {
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections }) { BaseAddress = server };
         var count = 0L;
@@ -184,6 +192,11 @@ internal sealed class HttpClientLoad(Uri server) : LoadGenerator
                 var sent = Stopwatch.GetTimestamp();
                 using var content = new ByteArrayContent(body);
                 content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+                foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+                {
+                    content.Headers.TryAddWithoutValidation(name, value);
+                }
+
                 using var response = await http.PostAsync(path, content);
                 await response.Content.CopyToAsync(Stream.Null);
                 mine.Add(Stopwatch.GetElapsedTime(sent).TotalMicroseconds);
@@ -203,7 +216,7 @@ internal sealed class GrpcClientLoad(Uri server) : LoadGenerator
 
     public override bool SeparateProcess => false;
 
-    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds)
+    public override async Task<LoadResult> RunAsync(string path, byte[] body, string contentType, int connections, int seconds, IReadOnlyDictionary<string, string>? headers = null)
     {
         // The body is a gRPC frame: a 5-byte prefix, then the message.
         var request = ModelInferRequest.Parser.ParseFrom(body.AsSpan(5));
