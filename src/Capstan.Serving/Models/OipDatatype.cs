@@ -23,6 +23,7 @@ public enum OipDatatype
 public static class OipDatatypes
 {
     private static readonly string[] s_names = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"];
+    private static readonly byte[][] s_utf8Names = [.. s_names.Select(System.Text.Encoding.ASCII.GetBytes)];
     private static readonly int[] s_sizes = [1, 1, 2, 4, 8, 1, 2, 4, 8, 2, 4, 8, 0];
 
     public static string Name(this OipDatatype datatype) => s_names[(int)datatype];
@@ -49,7 +50,7 @@ public static class OipDatatypes
     {
         for (var i = 0; i < s_names.Length; i++)
         {
-            if (utf8Name.Length == s_names[i].Length && System.Text.Encoding.ASCII.GetString(utf8Name).Equals(s_names[i], StringComparison.Ordinal))
+            if (utf8Name.SequenceEqual(s_utf8Names[i]))
             {
                 datatype = (OipDatatype)i;
                 return true;

@@ -159,7 +159,8 @@ internal static class OipJsonRequestReader
             else if (reader.ValueTextEquals("datatype"u8))
             {
                 Next(ref reader);
-                if (reader.TokenType != JsonTokenType.String || !OipDatatypes.TryParse(reader.GetString().AsSpan(), out var parsed))
+                if (reader.TokenType != JsonTokenType.String
+                    || !(reader.ValueIsEscaped ? OipDatatypes.TryParse(reader.GetString().AsSpan(), out var parsed) : OipDatatypes.TryParse(reader.ValueSpan, out parsed)))
                 {
                     throw InferenceException.Invalid($"Input {Label(name, index)}: 'datatype' must be one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES.");
                 }
