@@ -18,6 +18,7 @@ public static class OnnxModelBuilder
     public const int Bool = 9;
     public const int Float16 = 10;
     public const int Double = 11;
+    public const int BFloat16 = 16;
 
     private sealed record Node(string OpType, string[] Inputs, string[] Outputs, IReadOnlyDictionary<string, long[]>? Ints = null);
 

@@ -91,6 +91,10 @@ public sealed class ServingTests
     [InlineData(OnnxModelBuilder.Double, "FP64", "[0.1,2.5,-3]", "[0.1,2.5,-3]")]
     [InlineData(OnnxModelBuilder.Bool, "BOOL", "[true,false,true]", "[true,false,true]")]
     [InlineData(OnnxModelBuilder.Float16, "FP16", "[0.5,1.5,-2]", "[0.5,1.5,-2]")]
+    [InlineData(OnnxModelBuilder.BFloat16, "BF16", "[0.5,1.5,-2]", "[0.5,1.5,-2]")]
+
+    // BF16 from JSON numbers rounds to nearest even: pi down to 3.140625, 1+2^-8 (a tie) to 1, 1e-40 to 2^-133 (the least subnormal).
+    [InlineData(OnnxModelBuilder.BFloat16, "BF16", "[3.14159,1.00390625,1e-40]", "[3.140625,1,9.1835E-41]")]
     [InlineData(OnnxModelBuilder.Int8, "INT8", "[-128,0,127]", "[-128,0,127]")]
     [InlineData(OnnxModelBuilder.Uint8, "UINT8", "[0,1,255]", "[0,1,255]")]
     public async Task Infer_IdentityModel_RoundTripsEachDatatype(int elemType, string datatype, string data, string expected)
@@ -196,6 +200,35 @@ public sealed class ServingTests
         var invalid = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await client.ModelInferAsync(bad));
         Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, invalid.StatusCode);
         Assert.Contains("'z'", invalid.Status.Detail);
+    }
+
+    [Fact]
+    public async Task GrpcInfer_Bf16_RawContentsRoundTripAndTypedContentsAreRefused()
+    {
+        await using var host = await ServingHost.StartAsync(r => r.Load("id", "1", ModelSource.FromBytes(OnnxModelBuilder.Identity(OnnxModelBuilder.BFloat16)), Options()));
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        Assert.Equal("BF16", (await client.ModelMetadataAsync(new ModelMetadataRequest { Name = "id" })).Outputs[0].Datatype);
+
+        // 1.0, -2.5 and 3.140625 as bfloat16 bits, little-endian.
+        byte[] bits = [0x80, 0x3F, 0x20, 0xC0, 0x49, 0x40];
+        var raw = new ModelInferRequest { ModelName = "id" };
+        var tensor = new ModelInferRequest.Types.InferInputTensor { Name = "x", Datatype = "BF16" };
+        tensor.Shape.Add([1, 3]);
+        raw.Inputs.Add(tensor);
+        raw.RawInputContents.Add(ByteString.CopyFrom(bits));
+        var response = await client.ModelInferAsync(raw);
+        Assert.Equal("BF16", response.Outputs[0].Datatype);
+        Assert.Equal(bits, response.RawOutputContents[0].ToByteArray());
+
+        var typed = new ModelInferRequest { ModelName = "id" };
+        var typedTensor = new ModelInferRequest.Types.InferInputTensor { Name = "x", Datatype = "BF16", Contents = new InferTensorContents() };
+        typedTensor.Shape.Add([1, 3]);
+        typedTensor.Contents.Fp32Contents.Add([1f, -2.5f, 3.140625f]);
+        typed.Inputs.Add(typedTensor);
+        var refused = await Assert.ThrowsAsync<global::Grpc.Core.RpcException>(async () => await client.ModelInferAsync(typed));
+        Assert.Equal(global::Grpc.Core.StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("raw_input_contents", refused.Status.Detail);
     }
 
     [Theory]

@@ -144,8 +144,8 @@ public sealed class OipGrpcService(InferenceService service) : GRPCInferenceServ
         {
             case OipDatatype.Bytes:
                 return new InferTensor(name, shape, [.. contents.BytesContents.Select(b => b.ToStringUtf8())]);
-            case OipDatatype.Fp16:
-                throw InferenceException.Invalid($"Input '{name}': FP16 has no typed contents field; send it in raw_input_contents.");
+            case OipDatatype.Fp16 or OipDatatype.Bf16:
+                throw InferenceException.Invalid($"Input '{name}': {datatype.Name()} has no typed contents field; send it in raw_input_contents.");
         }
 
         var size = datatype.ElementSize();
@@ -208,7 +208,7 @@ public sealed class OipGrpcService(InferenceService service) : GRPCInferenceServ
         {
             var tensor = new ModelInferResponse.Types.InferOutputTensor { Name = output.Name, Datatype = output.Datatype.Name() };
             tensor.Shape.AddRange(output.Shape);
-            if (raw || output.Datatype == OipDatatype.Fp16)
+            if (raw || output.Datatype is OipDatatype.Fp16 or OipDatatype.Bf16)
             {
                 var writer = new PooledBufferWriter();
                 OipJsonResponseWriter.WriteBinary(writer, output);

@@ -162,7 +162,7 @@ internal static class OipJsonRequestReader
                 if (reader.TokenType != JsonTokenType.String
                     || !(reader.ValueIsEscaped ? OipDatatypes.TryParse(reader.GetString().AsSpan(), out var parsed) : OipDatatypes.TryParse(reader.ValueSpan, out parsed)))
                 {
-                    throw InferenceException.Invalid($"Input {Label(name, index)}: 'datatype' must be one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES.");
+                    throw InferenceException.Invalid($"Input {Label(name, index)}: 'datatype' must be one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES.");
                 }
 
                 datatype = parsed;
@@ -427,6 +427,10 @@ internal static class OipJsonRequestReader
                 return true;
             case OipDatatype.Fp16 when reader.TryGetSingle(out var h):
                 BinaryPrimitives.WriteHalfLittleEndian(slot, (Half)h);
+                return true;
+            case OipDatatype.Bf16 when reader.TryGetSingle(out var b):
+                // Like FP16: the number's nearest float, then its nearest bfloat16.
+                BinaryPrimitives.WriteUInt16LittleEndian(slot, OipDatatypes.ToBFloat16(b));
                 return true;
             case OipDatatype.Int8 when reader.TryGetSByte(out var i8):
                 slot[0] = unchecked((byte)i8);

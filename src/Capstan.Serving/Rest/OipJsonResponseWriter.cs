@@ -200,6 +200,13 @@ internal static class OipJsonResponseWriter
                 }
 
                 break;
+            case OipDatatype.Bf16:
+                for (var i = 0; i < bytes.Length; i += 2)
+                {
+                    writer.WriteNumberValue(OipDatatypes.FromBFloat16(BinaryPrimitives.ReadUInt16LittleEndian(bytes[i..])));
+                }
+
+                break;
             case OipDatatype.Int8:
                 foreach (var b in bytes)
                 {

@@ -22,6 +22,7 @@ public sealed record TensorSpec(string Name, string Datatype, IReadOnlyList<long
         11 => "FP64",
         12 => "UINT32",
         13 => "UINT64",
+        16 => "BF16",
         _ => $"ONNX_{onnxElementType}",
     };
 
@@ -32,6 +33,7 @@ public sealed record TensorSpec(string Name, string Datatype, IReadOnlyList<long
         "FP32" => "float32",
         "FP64" => "float64",
         "FP16" => "float16",
+        "BF16" => "bfloat16", // ml_dtypes' name; numpy itself has none
         "BYTES" => "object",
         "BOOL" => "bool",
         _ => Datatype.ToLowerInvariant(),
