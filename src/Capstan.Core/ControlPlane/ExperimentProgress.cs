@@ -13,6 +13,20 @@ namespace Capstan.Core.ControlPlane;
 /// </summary>
 public static class ExperimentProgress
 {
+    /// <summary>
+    /// Katib's restart: an experiment that succeeded by reaching maxTrialCount goes on when its spec is edited to a
+    /// larger maxTrialCount, unless its resumePolicy is Never. Its finished trials stay and feed the search.
+    /// </summary>
+    public static bool Resumable(TuningExperiment experiment)
+    {
+        ArgumentNullException.ThrowIfNull(experiment);
+        return experiment.Spec.ResumePolicy is not ResumePolicy.Never
+            && experiment.Status is { Phase: ExperimentPhase.Succeeded } status
+            && status.ObservedGeneration != experiment.Metadata.Generation
+            && status.Conditions?.FirstOrDefault(c => c.Type == ExperimentReconciler.ConditionSucceeded)?.Reason == ExperimentReconciler.ReasonMaxTrialsReached
+            && experiment.Spec.MaxTrialCount > (status.Trials ?? 0);
+    }
+
     /// <summary>The value of <paramref name="metric"/> in an observation, by the metric's strategy (latest unless min or max).</summary>
     public static double? Value(ExperimentSpec spec, Observation? observation, string metric)
     {

@@ -82,7 +82,7 @@ public sealed class ExperimentReconciler(
         var status = experiment.Status ??= new ExperimentStatus();
         if (status.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed)
         {
-            if (!Resumable(experiment))
+            if (!ExperimentProgress.Resumable(experiment))
             {
                 // Trials it stopped end after it did: their runs say Killed, not Failed.
                 await MarkStoppedRunsAsync(experiment, cancellationToken).ConfigureAwait(false);
@@ -213,13 +213,6 @@ public sealed class ExperimentReconciler(
         experiment.Metadata.Uid is not { Length: > 0 } uid
         || job.Metadata.Annotations?.TryGetValue(ExperimentUidAnnotation, out var owner) != true
         || owner == uid;
-
-    private static bool Resumable(TuningExperiment experiment) =>
-        experiment.Spec.ResumePolicy is not ResumePolicy.Never
-        && experiment.Status is { Phase: ExperimentPhase.Succeeded } status
-        && status.ObservedGeneration != experiment.Metadata.Generation
-        && status.Conditions?.FirstOrDefault(c => c.Type == ConditionSucceeded)?.Reason == ReasonMaxTrialsReached
-        && experiment.Spec.MaxTrialCount > (status.Trials ?? 0);
 
     private async Task<Run> CreateParentRunAsync(TuningExperiment experiment, CancellationToken cancellationToken)
     {

@@ -113,7 +113,17 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         experiment.ApplyDefaults();
         var before = Snapshot(raw);
         var status = experiment.Status ??= new ExperimentStatus();
-        if (status.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed)
+        if (ExperimentProgress.Resumable(experiment))
+        {
+            // maxTrialCount raised after the experiment reached it: go on from the trials it has (written with this pass's status).
+            var now = DateTimeOffset.UtcNow;
+            status.Phase = ExperimentPhase.Restarting;
+            status.CompletionTime = null;
+            status.SetCondition(ExperimentReconciler.ConditionSucceeded, ConditionStatus.False, "Resumed", "The spec changed", experiment.Metadata.Generation, now);
+            status.SetCondition(ExperimentReconciler.ConditionRestarting, ConditionStatus.True, "SpecChanged", $"Resuming for maxTrialCount {experiment.Spec.MaxTrialCount}", experiment.Metadata.Generation, now);
+            await RecordAsync(raw, EventTypes.Normal, "Resumed", $"Resuming: maxTrialCount is now {experiment.Spec.MaxTrialCount}", cancellationToken).ConfigureAwait(false);
+        }
+        else if (status.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed)
         {
             // What the end stopped goes, even when the pass that ended the experiment failed before deleting it.
             try

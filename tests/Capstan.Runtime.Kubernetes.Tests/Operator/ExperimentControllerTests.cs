@@ -81,6 +81,39 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Experiment_MaxTrialCountRaisedAfterItSucceeded_ResumesFromItsTrials()
+    {
+        await _cluster.StartOperatorAsync(FastOptions("op-a"));
+        CreateExperiment("more", parallel: 2, max: 2);
+        await WaitForAsync(() => TrialNames().Count == 2, "two trials");
+        await CompleteTrialAsync("more-trial-1");
+        await CompleteTrialAsync("more-trial-2");
+        await WaitForAsync(() => Phase("more") == "Succeeded", "the experiment to succeed");
+
+        // kubectl edit: maxTrialCount 2 -> 3 (a spec change, so a new generation).
+        EditSpec("more", spec => spec["maxTrialCount"] = 3);
+        await WaitForAsync(() => TrialNames().Contains("more-trial-3"), "a third trial", onTimeout: () => Status("more")?.ToJsonString() ?? "no status");
+        Assert.Equal(3, TrialNames().Count);
+        Assert.Equal("Running", Phase("more"));
+        Assert.Equal("True", Condition(Status("more")!, "Restarting")["status"]!.GetValue<string>());
+
+        await CompleteTrialAsync("more-trial-3");
+        await WaitForAsync(() => Phase("more") == "Succeeded" && Status("more")!["trialsSucceeded"]!.GetValue<int>() == 3, "the experiment to succeed again", onTimeout: () => Status("more")?.ToJsonString() ?? "no status");
+        Assert.Equal(3, _cluster.Count("POST", "/trainjobs", 201));
+        Assert.Contains("Resumed", (await ExperimentEventsAsync("more")).Select(e => e.Reason));
+
+        // resumePolicy Never: the same edit leaves a finished experiment finished.
+        CreateExperiment("once", parallel: 1, max: 1, resumePolicy: "Never");
+        await WaitForAsync(() => TrialNames().Contains("once-trial-1"), "once's trial");
+        await CompleteTrialAsync("once-trial-1");
+        await WaitForAsync(() => Phase("once") == "Succeeded", "once to succeed");
+        EditSpec("once", spec => spec["maxTrialCount"] = 2);
+        await Task.Delay(500);
+        Assert.DoesNotContain("once-trial-2", TrialNames());
+        Assert.Equal("Succeeded", Phase("once"));
+    }
+
+    [Fact]
     public async Task Experiment_MoreFailedThanMaxFailedTrialCount_FailsAndStopsTheRunningTrial()
     {
         await _cluster.StartOperatorAsync(FastOptions("op-a"));
@@ -227,7 +260,7 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         Assert.Contains(await ExperimentEventsAsync("pruned"), e => e.Reason == "TrialEarlyStopped" && e.Message.StartsWith("Trial pruned-trial-2 stopped by medianstop", StringComparison.Ordinal));
     }
 
-    private JsonObject CreateExperiment(string name, int parallel, int max, int? maxFailed = null, JsonObject? earlyStopping = null)
+    private JsonObject CreateExperiment(string name, int parallel, int max, int? maxFailed = null, JsonObject? earlyStopping = null, string? resumePolicy = null)
     {
         var spec = new JsonObject
         {
@@ -260,6 +293,11 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         if (earlyStopping is not null)
         {
             spec["earlyStopping"] = earlyStopping;
+        }
+
+        if (resumePolicy is not null)
+        {
+            spec["resumePolicy"] = resumePolicy;
         }
 
         return _cluster.Server.Objects.Create(Experiments, "default", new JsonObject
@@ -305,6 +343,24 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
 
     private Dictionary<string, string> Parameters(string trial) =>
         JsonSerializer.Deserialize<Dictionary<string, string>>(_cluster.TrainJob(trial)["metadata"]!["annotations"]!["capstan.dev/trial-parameters"]!.GetValue<string>())!;
+
+    /// <summary>What kubectl edit does: read, change the spec, replace on that resourceVersion, again on a 409.</summary>
+    private void EditSpec(string name, Action<JsonObject> change)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var current = Experiment(name)!;
+            change(current["spec"]!.AsObject());
+            try
+            {
+                _cluster.Server.Objects.Replace(Experiments, "default", name, current, statusOnly: false);
+                return;
+            }
+            catch (ApiException e) when (e.Code == 409 && attempt < 10)
+            {
+            }
+        }
+    }
 
     private JsonObject? Experiment(string name)
     {
