@@ -490,27 +490,8 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     private static JsonNode? Snapshot(JsonObject raw) =>
         raw["status"] is { } existing ? JsonSerializer.SerializeToNode(existing.Deserialize<ExperimentStatus>(s_json), s_json) : null;
 
-    private async Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken)
-    {
-        var metadata = raw["metadata"]!;
-        var involved = new V1ObjectReference
-        {
-            ApiVersion = Resource.V1Alpha1,
-            Kind = TuningExperiment.KindName,
-            Name = metadata["name"]!.GetValue<string>(),
-            NamespaceProperty = metadata["namespace"]!.GetValue<string>(),
-            Uid = metadata["uid"]?.GetValue<string>(),
-            ResourceVersion = metadata["resourceVersion"]?.GetValue<string>(),
-        };
-        try
-        {
-            await events.RecordAsync(involved, type, reason, message, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpOperationException e)
-        {
-            Log.EventNotRecorded(logger, reason, involved.Name, e);
-        }
-    }
+    private Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken) =>
+        ResourceEvents.RecordAsync(events, logger, raw, TuningExperiment.KindName, type, reason, message, cancellationToken);
 
     private static bool OwnedBy(JsonObject obj, string? uid) =>
         uid is not null && obj["metadata"]?["ownerReferences"] is JsonArray owners

@@ -184,24 +184,6 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
         await CustomResources.ReplaceStatusAsync(client, raw, Plural, next, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken)
-    {
-        var metadata = raw["metadata"]!;
-        var involved = new V1ObjectReference
-        {
-            ApiVersion = Resource.V1Alpha1,
-            Kind = InferenceService.KindName,
-            Name = metadata["name"]!.GetValue<string>(),
-            NamespaceProperty = metadata["namespace"]!.GetValue<string>(),
-            Uid = metadata["uid"]?.GetValue<string>(),
-        };
-        try
-        {
-            await events.RecordAsync(involved, type, reason, message, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpOperationException e)
-        {
-            Log.EventNotRecorded(logger, reason, involved.Name, e);
-        }
-    }
+    private Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken) =>
+        ResourceEvents.RecordAsync(events, logger, raw, InferenceService.KindName, type, reason, message, cancellationToken);
 }

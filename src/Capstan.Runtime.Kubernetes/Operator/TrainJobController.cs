@@ -337,28 +337,8 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         Log.Reconciled(logger, TrainJob.KindName, Key(metadata["namespace"]?.GetValue<string>(), metadata["name"]?.GetValue<string>()), status.Message ?? status.Phase.ToString()!);
     }
 
-    private async Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken)
-    {
-        var metadata = raw["metadata"]!;
-        var involved = new V1ObjectReference
-        {
-            ApiVersion = Resource.V1Alpha1,
-            Kind = TrainJob.KindName,
-            Name = metadata["name"]!.GetValue<string>(),
-            NamespaceProperty = metadata["namespace"]!.GetValue<string>(),
-            Uid = metadata["uid"]?.GetValue<string>(),
-            ResourceVersion = metadata["resourceVersion"]?.GetValue<string>(),
-        };
-        try
-        {
-            await events.RecordAsync(involved, type, reason, message, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpOperationException e)
-        {
-            // An Event is a record for people; failing to write one never fails the reconcile.
-            Log.EventNotRecorded(logger, reason, involved.Name, e);
-        }
-    }
+    private Task RecordAsync(JsonObject raw, string type, string reason, string message, CancellationToken cancellationToken) =>
+        ResourceEvents.RecordAsync(events, logger, raw, TrainJob.KindName, type, reason, message, cancellationToken);
 
     private static TrainJobStatus Copy(TrainJobStatus status) =>
         JsonSerializer.Deserialize<TrainJobStatus>(JsonSerializer.Serialize(status, s_json), s_json)!;
