@@ -199,6 +199,41 @@ public sealed class InferenceServiceTests
     }
 
     [Fact]
+    public async Task InferenceService_SpecEnvNamesACollector_ItsServerSendsTracesNamedAfterTheService()
+    {
+        using var home = new TempHome();
+        await RegisterAsync(home.Root, 1);
+        await using var collector = await OtlpCollector.StartAsync();
+        await using var app = await StartServerAsync(home.Root);
+        var resources = app.Services.GetRequiredService<IResourceStore>();
+        var service = Service();
+        service.Spec.Env =
+        [
+            new k8s.Models.V1EnvVar { Name = "OTEL_EXPORTER_OTLP_ENDPOINT", Value = collector.HttpEndpoint.GetLeftPart(UriPartial.Authority) },
+            new k8s.Models.V1EnvVar { Name = "OTEL_BSP_SCHEDULE_DELAY", Value = "100" },
+        ];
+        await resources.CreateAsync(service, Ct);
+        var ready = await WaitAsync(resources, s => s.Status?.Phase == InferenceServicePhase.Ready, "Ready");
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"{ready.Status!.Url}/v2/models/iris/infer")
+        {
+            Content = new StringContent("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        using (var response = await http.SendAsync(request, Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        // The server process is a child of the control plane: its spans reach the collector under the service's name, in the caller's trace.
+        var infer = await collector.WaitForAsync(s => s.Span.Name == "infer iris", TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal("iris", infer.Resource["service.name"].StringValue);
+        Assert.Equal("0af7651916cd43dd8448eb211c80319c", infer.TraceId);
+        Assert.Equal("1", infer.Attribute("capstan.model.version")?.StringValue);
+        await DeleteAndWaitStoppedAsync(app, ready.Status.WorkloadId!);
+    }
+
+    [Fact]
     public async Task InferenceService_ControlPlaneRestarts_AdoptsTheRunningServer()
     {
         using var home = new TempHome();

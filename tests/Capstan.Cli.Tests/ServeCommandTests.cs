@@ -10,6 +10,24 @@ namespace Capstan.Cli.Tests;
 
 public sealed class ServeCommandTests
 {
+    /// <summary>Runs <c>capstan serve ARGS</c> in process until <paramref name="stop"/>; returns once it prints its REST address.</summary>
+    private static async Task<(Task<int> Serving, Uri Url)> StartServeAsync(Dictionary<string, string?> environment, string[] args, CancellationToken stop)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => environment.TryGetValue(name, out var v) ? v : null);
+        var serving = CapstanCli.RunAsync(["serve", .. args], context, stop);
+        var url = Match.Empty;
+        for (var i = 0; i < 300 && !url.Success && !serving.IsCompleted; i++)
+        {
+            await Task.Delay(50, TestContext.Current.CancellationToken);
+            url = Regex.Match(stdout.ToString(), @"http://127\.0\.0\.1:\d+");
+        }
+
+        Assert.True(url.Success, $"no address printed; stdout: {stdout} stderr: {stderr}");
+        return (serving, new Uri(url.Value));
+    }
+
     [Fact]
     public async Task Serve_RegistryAlias_AnswersOipRequestsUntilCanceled()
     {
@@ -26,21 +44,9 @@ public sealed class ServeCommandTests
             await backend.Metadata.SetAliasAsync("iris", "champion", 1);
         }
 
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var context = new CliContext(CliContext.CreatePlainConsole(TextWriter.Synchronized(stdout), 250), CliContext.CreatePlainConsole(TextWriter.Synchronized(stderr), 250), name => home.Environment.TryGetValue(name, out var v) ? v : null);
         using var stop = new CancellationTokenSource();
-        var serving = CapstanCli.RunAsync(["serve", "models:/iris@champion", "--port", "0", "--grpc-port", "0"], context, stop.Token);
-
-        Match url = Match.Empty;
-        for (var i = 0; i < 300 && !url.Success && !serving.IsCompleted; i++)
-        {
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-            url = Regex.Match(stdout.ToString(), @"http://127\.0\.0\.1:\d+");
-        }
-
-        Assert.True(url.Success, $"no address printed; stdout: {stdout} stderr: {stderr}");
-        using var http = new HttpClient { BaseAddress = new Uri(url.Value) };
+        var (serving, url) = await StartServeAsync(home.Environment, ["models:/iris@champion", "--port", "0", "--grpc-port", "0"], stop.Token);
+        using var http = new HttpClient { BaseAddress = url };
         var metadata = JsonDocument.Parse(await http.GetStringAsync("/v2/models/iris", TestContext.Current.CancellationToken)).RootElement;
         Assert.Equal("1", metadata.GetProperty("versions")[0].GetString());
         using var response = await http.PostAsync(
@@ -53,6 +59,53 @@ public sealed class ServeCommandTests
 
         await stop.CancelAsync();
         Assert.Equal(ExitCodes.Ok, await serving);
+    }
+
+    [Fact]
+    public async Task Serve_OtelEnvironmentVariables_ExportSpansToTheCollectorUnderTheServiceName()
+    {
+        using var home = new TempHome();
+        var model = Path.Combine(home.Root, "iris.onnx");
+        await File.WriteAllBytesAsync(model, OnnxModelBuilder.Mlp(4, 8, 3), TestContext.Current.CancellationToken);
+        await using var collector = await OtlpCollector.StartAsync();
+        var environment = new Dictionary<string, string?>(home.Environment)
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.HttpEndpoint.GetLeftPart(UriPartial.Authority),
+            ["OTEL_SERVICE_NAME"] = "iris-serving",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+        };
+        using var stop = new CancellationTokenSource();
+        var (serving, url) = await StartServeAsync(environment, [model, "--port", "0", "--grpc-port", "-1"], stop.Token);
+        using (var http = new HttpClient { BaseAddress = url })
+        using (var response = await http.PostAsync(
+            "/v2/models/iris/infer",
+            new StringContent("""{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]}""", Encoding.UTF8, "application/json"),
+            TestContext.Current.CancellationToken))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var infer = await collector.WaitForAsync(s => s.Span.Name == "infer iris", TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        Assert.Equal("iris-serving", infer.Resource["service.name"].StringValue);
+        Assert.Equal("1", infer.Attribute("capstan.model.version")?.StringValue);
+        await stop.CancelAsync();
+        Assert.Equal(ExitCodes.Ok, await serving);
+    }
+
+    [Fact]
+    public async Task Serve_OtelProtocolItCannotSpeak_IsAUsageErrorNamingTheVariable()
+    {
+        using var home = new TempHome();
+        var model = Path.Combine(home.Root, "iris.onnx");
+        await File.WriteAllBytesAsync(model, OnnxModelBuilder.Mlp(4, 8, 3), TestContext.Current.CancellationToken);
+        var environment = new Dictionary<string, string?>(home.Environment)
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318",
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/json",
+        };
+        var result = await CliHarness.RunAsync(environment, "serve", model, "--port", "0", "--grpc-port", "-1");
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.Contains("OTEL_EXPORTER_OTLP_PROTOCOL 'http/json' is not supported", result.Error, StringComparison.Ordinal);
     }
 
     [Fact]

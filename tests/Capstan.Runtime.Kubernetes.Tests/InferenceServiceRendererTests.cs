@@ -27,6 +27,16 @@ public sealed class InferenceServiceRendererTests
         Assert.Equal("inference", Assert.Single(deployment.Spec.Template.Spec.Tolerations).Value);
         Assert.Equal("0", container.Env.Single(e => e.Name == "DOTNET_gcServer").Value);
         Assert.Equal(RenderOptions.DefaultApiUrl, container.Env.Single(e => e.Name == "CAPSTAN_URL").Value);
+        Assert.Equal("iris", container.Env.Single(e => e.Name == "OTEL_SERVICE_NAME").Value);
+    }
+
+    [Fact]
+    public void Render_SpecEnvNamingTheTraceService_OverridesTheDefault()
+    {
+        var service = Example();
+        service.Spec.Env!.Add(new k8s.Models.V1EnvVar { Name = "OTEL_SERVICE_NAME", Value = "fraud-scoring" });
+        var container = Assert.Single(InferenceServiceRenderer.Render(service, RenderOptions.Default).Predictor.Spec.Template.Spec.Containers);
+        Assert.Equal("fraud-scoring", container.Env.Single(e => e.Name == "OTEL_SERVICE_NAME").Value);
     }
 
     [Fact]

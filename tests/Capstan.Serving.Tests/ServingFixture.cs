@@ -26,11 +26,11 @@ public sealed class ServingHost : IAsyncDisposable
 
     public Uri GrpcAddress { get; }
 
-    public static async Task<ServingHost> StartAsync(Action<ModelRepository> load)
+    public static async Task<ServingHost> StartAsync(Action<ModelRepository> load, TracingSettings? tracing = null)
     {
         var repository = ServingServer.CreateRepository();
         load(repository);
-        var app = ServingServer.Build(new ServingOptions { Port = 0, GrpcPort = 0 }, repository);
+        var app = ServingServer.Build(new ServingOptions { Port = 0, GrpcPort = 0, Tracing = tracing }, repository);
         await app.StartAsync();
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.ToList();
         return new ServingHost(app, repository, new Uri(addresses[0]), new Uri(addresses[1]));

@@ -83,7 +83,13 @@ public static class ServeCommand
             try
             {
                 app = ServingServer.Build(
-                    new ServingOptions { Host = parse.GetRequiredValue(host), Port = parse.GetValue(port), GrpcPort = parse.GetValue(grpcPort) },
+                    new ServingOptions
+                    {
+                        Host = parse.GetRequiredValue(host),
+                        Port = parse.GetValue(port),
+                        GrpcPort = parse.GetValue(grpcPort),
+                        Tracing = TracingSettings.FromEnvironment(context.GetEnvironmentVariable),
+                    },
                     repository,
                     web => web.MapRepositoryApi(rollout, options, token));
             }

@@ -184,7 +184,8 @@ public sealed class InferenceServiceReconciler(
         var (port, grpcPort) = workloadId == status.WorkloadId && status.Url is { } known && status.GrpcAddress is { } grpc
             ? (new Uri(known).Port, int.Parse(grpc[(grpc.LastIndexOf(':') + 1)..], CultureInfo.InvariantCulture))
             : (options.AllocatePort(), options.AllocatePort());
-        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        // Traces (when OTEL_EXPORTER_OTLP_ENDPOINT is set here or in spec.env) are named after the service unless spec.env names them.
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal) { ["OTEL_SERVICE_NAME"] = service.Metadata.Name! };
         foreach (var variable in spec.Env ?? [])
         {
             if (variable.ValueFrom is not null)

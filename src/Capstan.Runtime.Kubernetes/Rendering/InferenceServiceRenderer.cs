@@ -236,6 +236,9 @@ public static class InferenceServiceRenderer
         var env = new EnvironmentList();
         env.Set("CAPSTAN_URL", options.ApiUrl);
         env.Set("CAPSTAN_HOME", CacheDirectory);
+
+        // Traces (when spec.env points OTEL_EXPORTER_OTLP_ENDPOINT at a collector) are named after the service unless spec.env names them.
+        env.Set("OTEL_SERVICE_NAME", service.Metadata.Name!);
         foreach (var variable in spec.Env ?? [])
         {
             env.Set(variable);

@@ -8,7 +8,10 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Prometheus;
 
 namespace Capstan.Serving.Hosting;
@@ -29,6 +32,9 @@ public sealed record ServingOptions
 
     /// <summary>The least severe log level written; a command embedding the server (the quickstart) uses Warning.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>OTLP trace export; null (the default) records no spans and costs nothing per request.</summary>
+    public TracingSettings? Tracing { get; init; }
 }
 
 /// <summary>
@@ -69,6 +75,10 @@ public static class ServingServer
         // any level, though it only logs request start and finish at Information: off, unless a tracer listens.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.Logging.SetMinimumLevel(options.LogLevel);
+        if (options.Tracing is { } tracing)
+        {
+            AddTracing(builder.Services, tracing, repository);
+        }
 
         var app = builder.Build();
         app.MapOipRestApi();
@@ -77,6 +87,36 @@ public static class ServingServer
         mapExtra?.Invoke(app);
         return app;
     }
+
+    /// <summary>
+    /// Spans for every HTTP and gRPC request (W3C traceparent from the caller continues its trace) and the server's own
+    /// inference and model-load spans, batched to an OTLP collector. Scrapes and health probes make no spans.
+    /// </summary>
+    private static void AddTracing(IServiceCollection services, TracingSettings tracing, ModelRepository repository)
+    {
+        services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(tracing.ServiceName, serviceVersion: typeof(ServingServer).Assembly.GetName().Version?.ToString()))
+            .WithTracing(traces => traces
+                .SetSampler(tracing.Sampler)
+                .AddSource(ServingActivity.SourceName)
+                // ASP.NET Core's activities are process-wide: keep this server's requests, not another app's in the same process.
+                .AddAspNetCoreInstrumentation(aspNet => aspNet.Filter = context =>
+                    !IsProbe(context.Request.Path) && ReferenceEquals(context.RequestServices.GetService<ModelRepository>(), repository))
+                .AddOtlpExporter(otlp =>
+                {
+                    otlp.Endpoint = tracing.Endpoint;
+                    otlp.Protocol = tracing.Protocol;
+                    if (tracing.Headers is not null)
+                    {
+                        otlp.Headers = tracing.Headers;
+                    }
+
+                    otlp.BatchExportProcessorOptions.ScheduledDelayMilliseconds = (int)tracing.ExportDelay.TotalMilliseconds;
+                }));
+    }
+
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/metrics", StringComparison.Ordinal) || path.StartsWithSegments("/v2/health", StringComparison.Ordinal);
 
     /// <summary>A repository with its own metrics registry.</summary>
     public static ModelRepository CreateRepository() => new(new ServingMetrics());

@@ -146,6 +146,9 @@ public sealed class InferResponse(string modelName, string modelVersion, string?
     /// <summary>Microseconds spent inside ONNX Runtime's Run for the batch that held this request.</summary>
     public double OnnxMicroseconds { get; init; }
 
+    /// <summary>Rows in the ONNX run that held this request: its own, or the whole batch's.</summary>
+    public long RunRows { get; init; }
+
     public void Dispose()
     {
         foreach (var output in Outputs)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Capstan.Serving.Hosting;
 using Capstan.Serving.Models;
 
 namespace Capstan.Serving.Inference;
@@ -15,39 +16,52 @@ public sealed class InferenceService(ModelRepository repository)
     {
         ArgumentNullException.ThrowIfNull(request);
         var started = Stopwatch.GetTimestamp();
+
+        // Only when a tracer listens: otherwise not even the span's name is built.
+        using var activity = ServingActivity.Source.HasListeners() ? ServingActivity.Source.StartActivity($"infer {modelName}") : null;
         ModelLease lease;
         try
         {
             lease = Repository.Acquire(modelName, version);
         }
-        catch (InferenceException)
+        catch (InferenceException ex)
         {
             Repository.Metrics.Requests.WithLabels(modelName, version ?? string.Empty, "not_found").Inc();
+            Failed(activity, "not_found", ex);
             throw;
         }
 
         using (lease)
         {
             var metadata = lease.Model.Metadata;
+            activity?.SetTag("capstan.model.name", metadata.Name).SetTag("capstan.model.version", metadata.Version);
             try
             {
                 lease.Model.Validate(request);
                 var response = await lease.Model.InferAsync(request, cancellationToken).ConfigureAwait(false);
                 lease.Model.RecordSuccess(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                activity?.SetTag("capstan.onnx.run_rows", response.RunRows).SetTag("capstan.onnx.run_us", Math.Round(response.OnnxMicroseconds, 1));
                 return response;
             }
             catch (InferenceException ex)
             {
-                Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, Outcome(ex.Kind)).Inc();
+                var outcome = Outcome(ex.Kind);
+                Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, outcome).Inc();
+                Failed(activity, outcome, ex);
                 throw;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, "error").Inc();
+                Failed(activity, "error", ex);
                 throw;
             }
         }
     }
+
+    /// <summary>Marks the span failed with the outcome the metrics count it under and the message the caller got.</summary>
+    private static void Failed(Activity? activity, string outcome, Exception error) =>
+        activity?.SetStatus(ActivityStatusCode.Error, error.Message).SetTag("error.type", outcome);
 
     /// <summary>The metadata of a model version; NotFound when it is not loaded.</summary>
     public ModelMetadata GetMetadata(string modelName, string? version)

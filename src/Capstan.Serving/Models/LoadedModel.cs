@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Capstan.Serving.Hosting;
 using Capstan.Serving.Inference;
 using Capstan.Serving.Metrics;
 using Microsoft.ML.OnnxRuntime;
@@ -61,7 +62,10 @@ public sealed class LoadedModel
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(options);
+        using var activity = ServingActivity.Source.StartActivity("load model");
+        activity?.SetTag("capstan.model.name", name).SetTag("capstan.model.version", version);
         var (sessionOptions, provider) = CreateSessionOptions(options);
+        activity?.SetTag("capstan.execution_provider", provider);
         InferenceSession session;
         try
         {
@@ -69,7 +73,9 @@ public sealed class LoadedModel
         }
         catch (OnnxRuntimeException ex)
         {
-            throw new InvalidOperationException($"Cannot load model '{name}' version {version}: {ex.Message}", ex);
+            var error = new InvalidOperationException($"Cannot load model '{name}' version {version}: {ex.Message}", ex);
+            activity?.SetStatus(ActivityStatusCode.Error, error.Message);
+            throw error;
         }
         finally
         {
@@ -449,7 +455,7 @@ public sealed class LoadedModel
             }
 
             rowOffset += rowCount;
-            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, tensors) { OnnxMicroseconds = onnxMicroseconds };
+            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, tensors) { OnnxMicroseconds = onnxMicroseconds, RunRows = totalRows };
         }
 
         return responses;
