@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
 using Capstan.Serving.Grpc.V2;
@@ -9,10 +10,12 @@ using Capstan.Serving.Rest;
 using Capstan.Testing;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 
 namespace Capstan.Bench;
@@ -342,6 +345,39 @@ public static class ServingBenchmark
                 $"rounds {Range(grpcRatios, "0.00")}x; last: gRPC {Report.Rate(grpcRate)} at {grpcCpu:0} µs CPU/request, REST {Report.Rate(restRate)} at {restCpu:0} µs",
                 ">= 0.80x (comparable)",
                 grpcRatio >= 0.80);
+
+            // 6. What tracing costs: the same MLP on a second server that records every request (sampler always on) and
+            // exports to an OTLP/HTTP sink in this process, against the untraced server, alternating. The traced server
+            // only exists during its slices: ASP.NET Core's activity listener is process-wide, and while it listens the
+            // untraced server would create activities too.
+            var sink = await StartTraceSinkAsync();
+            var traceRatios = new List<double>();
+            double tracedRate = 0, plainRate = 0, tracedCpu = 0, plainCpu = 0;
+            long tracedRequests = 0;
+            try
+            {
+                for (var r = 0; r < rounds; r++)
+                {
+                    var cpu = ProcessCpu();
+                    var plain = await Rest("/v2/models/mlp/infer", mlpJson, Clients, seconds);
+                    plainCpu = (ProcessCpu() - cpu) / plain.Requests;
+                    var (traced, cpuTraced, all) = await TracedRunAsync(mlp, sink, workDir, mlpJson, Clients, seconds);
+                    tracedCpu = cpuTraced;
+                    tracedRequests += all;
+                    traceRatios.Add(traced.Rate / plain.Rate);
+                    (tracedRate, plainRate) = (traced.Rate, plain.Rate);
+                }
+            }
+            finally
+            {
+                await sink.App.StopAsync();
+                await sink.App.DisposeAsync();
+            }
+
+            report.Info(
+                $"serving: MLP REST with every request traced (OTLP/HTTP to a sink) vs untraced, {Clients} clients (median of {rounds})",
+                $"{Median(traceRatios):P0}",
+                $"rounds {Range(traceRatios, "P0")}; last: traced {Report.Rate(tracedRate)} at {tracedCpu:0} µs CPU/request, untraced {Report.Rate(plainRate)} at {plainCpu:0} µs; the sink received {(double)sink.Bytes.Value / Math.Max(1, tracedRequests):0} bytes of OTLP per traced request");
             Console.Error.WriteLine($"  machine after: load average {LoadAverage()}");
         }
         finally
@@ -349,6 +385,62 @@ public static class ServingBenchmark
             await app.StopAsync();
             await app.DisposeAsync();
             Directory.Delete(workDir, recursive: true);
+        }
+    }
+
+    /// <summary>An OTLP/HTTP endpoint that reads and drops what it is sent, counting the bytes.</summary>
+    private sealed record TraceSink(WebApplication App, Uri Endpoint, StrongBox<long> Bytes);
+
+    private static async Task<TraceSink> StartTraceSinkAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var app = builder.Build();
+        var bytes = new StrongBox<long>();
+        app.MapPost("/v1/traces", async (HttpContext context) =>
+        {
+            var buffer = new byte[16 * 1024];
+            int n;
+            while ((n = await context.Request.Body.ReadAsync(buffer)) > 0)
+            {
+                Interlocked.Add(ref bytes.Value, n);
+            }
+
+            return Results.Ok();
+        });
+        await app.StartAsync();
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return new TraceSink(app, new Uri(address, "/v1/traces"), bytes);
+    }
+
+    /// <summary>One slice of MLP load on a server started for it with tracing on; returns the load, the process CPU per request and every request sent (warm-up included).</summary>
+    private static async Task<(LoadResult Load, double CpuPerRequest, long AllRequests)> TracedRunAsync(byte[] mlp, TraceSink sink, string workDir, byte[] body, int clients, int seconds)
+    {
+        using var repository = ServingServer.CreateRepository();
+        repository.Load("mlp", "1", ModelSource.FromBytes(mlp), s_mlpOptions);
+        var tracing = new TracingSettings { Endpoint = sink.Endpoint, Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf, Sampler = new OpenTelemetry.Trace.AlwaysOnSampler(), ExportDelay = TimeSpan.FromMilliseconds(200) };
+        var app = ServingServer.Build(new ServingOptions { Port = 0, GrpcPort = -1, Tracing = tracing, LogLevel = LogLevel.Warning }, repository);
+        await app.StartAsync();
+        try
+        {
+            var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+            var load = LoadGenerator.ForRest(address, workDir);
+            var warm = await load.RunAsync("/v2/models/mlp/infer", body, "application/json", clients, 1); // warm-up: JIT of the traced path
+            var cpu = ProcessCpu();
+            var result = await load.RunAsync("/v2/models/mlp/infer", body, "application/json", clients, seconds);
+            var cpuPerRequest = (ProcessCpu() - cpu) / result.Requests;
+            if (result.Errors > 0)
+            {
+                throw new InvalidOperationException($"traced MLP: {result.Errors} failed requests");
+            }
+
+            return (result, cpuPerRequest, warm.Requests + result.Requests);
+        }
+        finally
+        {
+            await app.StopAsync(); // flushes the last batch to the sink
+            await app.DisposeAsync();
         }
     }
 
