@@ -9,6 +9,7 @@ using Capstan.Server.ControlPlane;
 using Capstan.Server.Dashboard;
 using Capstan.Server.Health;
 using Capstan.Server.Hosting;
+using Capstan.Server.Metrics;
 using Capstan.Server.Mlflow;
 using Capstan.Store.Artifacts;
 using Capstan.Store.Sqlite;
@@ -19,6 +20,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration.Memory;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Prometheus;
 
 namespace Capstan.Server;
 
@@ -138,6 +140,7 @@ public static class CapstanServer
         }
 
         builder.Services.AddCapstanApis();
+        builder.Services.AddSingleton(services => new ControlPlaneMetrics(services.GetService<IResourceStore>()));
 
         var app = builder.Build();
 
@@ -146,6 +149,11 @@ public static class CapstanServer
         app.UseMiddleware<ApiErrorMiddleware>();
         app.UseRouting();
         app.UseMiddleware<EncodedSlashMiddleware>();
+
+        // Requests by endpoint (the route template, so one series per API, not per run id), code and method.
+        var metrics = app.Services.GetRequiredService<ControlPlaneMetrics>();
+        app.UseHttpMetrics(http => http.SetMetricFactory(metrics.Factory));
+        app.MapMetrics("/metrics", metrics.Registry);
         app.MapHealthApi();
         app.MapMlflowApi();
         app.MapMlflowArtifactsApi();

@@ -3,6 +3,7 @@ using Capstan.Core.ControlPlane;
 using Capstan.Core.Runtime;
 using Capstan.Core.Storage;
 using Capstan.Runtime.Local;
+using Capstan.Server.Metrics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -43,7 +44,8 @@ public static class ControlPlaneHosting
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<ILogger<ControlPlaneService>>(),
             provider.GetRequiredService<ControlPlaneOptions>(),
-            provider.GetRequiredService<ExperimentReconciler>()));
+            provider.GetRequiredService<ExperimentReconciler>(),
+            provider.GetService<ControlPlaneMetrics>()));
         return services;
     }
 

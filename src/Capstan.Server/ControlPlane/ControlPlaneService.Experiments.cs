@@ -28,7 +28,8 @@ public sealed partial class ControlPlaneService
                 Log.ExperimentDeleted(logger, TrainJobReconciler.Key(experiment));
             },
             (key, e) => Log.ExperimentReconcileFailed(logger, key, e),
-            UnfinishedExperimentsAsync);
+            UnfinishedExperimentsAsync,
+            metrics: controlPlaneMetrics is null ? null : (controlPlaneMetrics, TuningExperiment.KindName));
 
         // One worker: an experiment's pass reads all its trials, and passes of different experiments are short.
         return

@@ -4,6 +4,7 @@ using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
 using Capstan.Core.Runtime;
 using Capstan.Core.Tracking;
+using Capstan.Server.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -22,7 +23,8 @@ public sealed partial class ControlPlaneService(
     TimeProvider time,
     ILogger<ControlPlaneService> logger,
     ControlPlaneOptions? options = null,
-    ExperimentReconciler? experiments = null) : BackgroundService
+    ExperimentReconciler? experiments = null,
+    ControlPlaneMetrics? controlPlaneMetrics = null) : BackgroundService
 {
     private const int MetricEventCapacity = 16_384;
 
@@ -40,7 +42,8 @@ public sealed partial class ControlPlaneService(
                 Log.JobDeleted(logger, TrainJobReconciler.Key(job));
             },
             (key, e) => Log.ReconcileFailed(logger, key, e),
-            UnfinishedJobsAsync);
+            UnfinishedJobsAsync,
+            metrics: controlPlaneMetrics is null ? null : (controlPlaneMetrics, TrainJob.KindName));
         var metrics = Channel.CreateBounded<WorkloadMetricsReported>(new BoundedChannelOptions(MetricEventCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,

@@ -2,6 +2,7 @@ using Capstan.Core;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
 using Capstan.Core.Runtime;
+using Capstan.Server.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -19,7 +20,8 @@ public sealed class InferenceServiceController(
     IWorkloadRuntime runtime,
     TimeProvider time,
     ILogger<InferenceServiceController> logger,
-    ControlPlaneOptions? options = null) : BackgroundService
+    ControlPlaneOptions? options = null,
+    ControlPlaneMetrics? metrics = null) : BackgroundService
 {
     private readonly ControlPlaneOptions _options = options ?? new ControlPlaneOptions();
 
@@ -34,7 +36,9 @@ public sealed class InferenceServiceController(
                 await reconciler.StopDeletedAsync(service, cancellationToken).ConfigureAwait(false);
                 Log.InferenceServiceDeleted(logger, TrainJobReconciler.Key(service));
             },
-            (key, e) => Log.ReconcileFailed(logger, key, e));
+            (key, e) => Log.ReconcileFailed(logger, key, e),
+            resync: null,
+            metrics: metrics is null ? null : (metrics, InferenceService.KindName));
         var runtimeEvents = runtime.WatchAsync(stoppingToken);
         var loops = new List<Task>
         {

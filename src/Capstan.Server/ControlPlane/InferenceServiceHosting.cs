@@ -4,6 +4,7 @@ using Capstan.Core.ControlPlane;
 using Capstan.Core.Runtime;
 using Capstan.Core.Storage;
 using Capstan.Server.Hosting;
+using Capstan.Server.Metrics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -64,7 +65,8 @@ public static class InferenceServiceHosting
                 provider.GetRequiredService<IWorkloadRuntime>(),
                 provider.GetRequiredService<TimeProvider>(),
                 logger,
-                provider.GetService<ControlPlaneOptions>());
+                provider.GetService<ControlPlaneOptions>(),
+                provider.GetService<ControlPlaneMetrics>());
         });
         return services;
     }

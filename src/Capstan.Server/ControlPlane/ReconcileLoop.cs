@@ -1,5 +1,7 @@
 using Capstan.Core;
+using System.Diagnostics;
 using Capstan.Core.ControlPlane;
+using Capstan.Server.Metrics;
 
 namespace Capstan.Server.ControlPlane;
 
@@ -16,10 +18,12 @@ internal sealed class ReconcileLoop<TDeleted>(
     Func<string, CancellationToken, Task<ReconcileResult>> reconcile,
     Func<TDeleted, CancellationToken, Task> cleanUpDeleted,
     Action<string, Exception> reconcileFailed,
-    Func<CancellationToken, Task<IEnumerable<string>>>? resync = null)
+    Func<CancellationToken, Task<IEnumerable<string>>>? resync = null,
+    (ControlPlaneMetrics Registry, string Kind)? metrics = null)
     where TDeleted : class
 {
     private readonly ReconcileQueue _queue = new(options.QueueCapacity);
+    private ReconcileMetrics? _metrics;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TDeleted> _deleted = new(StringComparer.Ordinal);
@@ -41,6 +45,7 @@ internal sealed class ReconcileLoop<TDeleted>(
     /// <summary>The timer loop and <paramref name="workers"/> workers; they end when <paramref name="cancellationToken"/> is cancelled.</summary>
     public IEnumerable<Task> Run(int workers, CancellationToken cancellationToken)
     {
+        _metrics = metrics is var (registry, kind) ? registry.ForKind(kind, () => _queue.Count) : null;
         yield return TimersAsync(cancellationToken);
         for (var i = 0; i < Math.Max(1, workers); i++)
         {
@@ -83,6 +88,7 @@ internal sealed class ReconcileLoop<TDeleted>(
         while (!cancellationToken.IsCancellationRequested)
         {
             var key = await _queue.TakeAsync(cancellationToken).ConfigureAwait(false);
+            var started = Stopwatch.GetTimestamp();
             try
             {
                 TDeleted? deleted;
@@ -97,6 +103,7 @@ internal sealed class ReconcileLoop<TDeleted>(
                 }
 
                 var result = await reconcile(key, cancellationToken).ConfigureAwait(false);
+                _metrics?.Succeeded(Stopwatch.GetElapsedTime(started).TotalSeconds, result.RequeueAfter is not null);
                 _failures.Succeeded(key);
                 if (result.RequeueAfter is { } delay)
                 {
@@ -112,7 +119,9 @@ internal sealed class ReconcileLoop<TDeleted>(
                 // Conflicts (someone wrote the object meanwhile), a busy or broken store, a bug in one object's pass: the
                 // key is tried again with exponential backoff, as Kubernetes controllers' rate-limited queues do, and the
                 // other keys and the server carry on. A conflict is routine and not logged.
-                if (e is not CapstanException { Code: ErrorCode.Conflict })
+                var conflict = e is CapstanException { Code: ErrorCode.Conflict };
+                _metrics?.Failed(Stopwatch.GetElapsedTime(started).TotalSeconds, conflict);
+                if (!conflict)
                 {
                     reconcileFailed(key, e);
                 }
