@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Net;
 using Capstan.Runtime.Kubernetes.Cluster;
 using Capstan.Runtime.Kubernetes.Operator;
 using Capstan.Runtime.Kubernetes.Rendering;
@@ -52,13 +53,26 @@ public static class OperatorCommand
         var apiUrl = new Option<string?>("--api-url") { Description = $"The in-cluster Capstan API the pods report to (default: $CAPSTAN_API_URL, else {RenderOptions.DefaultApiUrl})." };
         var trainerImage = new Option<string?>("--trainer-image") { Description = "The image of a TrainJob that names none (default: $CAPSTAN_TRAINER_IMAGE, else the Capstan image)." };
         var workers = new Option<int>("--workers") { Description = "Reconciles at once per controller.", DefaultValueFactory = _ => 2 };
+        var metricsAddress = new Option<string>("--metrics-address")
+        {
+            Description = "Where /metrics, /healthz and /readyz listen (IP:PORT; in a pod, 0.0.0.0:8080 so the kubelet's probes reach it; empty turns them off).",
+            DefaultValueFactory = _ => "127.0.0.1:8080",
+        };
         var command = new Command("operator", "Run the Kubernetes operator: TrainJobs become Jobs, with status, events and leader election.")
         {
-            kubeconfig, kubeContext, watchNamespace, identity, leaderElect, leaseNamespace, gang, kueueQueue, apiUrl, trainerImage, workers,
+            kubeconfig, kubeContext, watchNamespace, identity, leaderElect, leaseNamespace, gang, kueueQueue, apiUrl, trainerImage, workers, metricsAddress,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
+            IPEndPoint? probes = null;
+            if (parse.GetValue(metricsAddress) is { Length: > 0 } address && !IPEndPoint.TryParse(address, out probes))
+            {
+                CommandAction.Fail(context, $"--metrics-address '{address}' is not IP:PORT (such as 0.0.0.0:8080).");
+                return ExitCodes.Usage;
+            }
+
             var configuration = KubeconfigConnection.LoadForOperator(parse.GetValue(kubeconfig), parse.GetValue(kubeContext), context.GetEnvironmentVariable);
+            var metrics = new OperatorMetrics();
             var options = new OperatorOptions
             {
                 Namespace = parse.GetValue(watchNamespace),
@@ -67,13 +81,20 @@ public static class OperatorCommand
                 LeaseNamespace = parse.GetValue(leaseNamespace) ?? context.GetEnvironmentVariable("POD_NAMESPACE") ?? "capstan-system",
                 Workers = Math.Max(1, parse.GetValue(workers)),
                 Render = RenderSettings(context, parse, gang, kueueQueue, apiUrl, trainerImage),
+                Metrics = metrics,
             };
             using var loggers = LoggerFactory.Create(logging => logging
                 .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .SetMinimumLevel(LogLevel.Information));
             using var client = new k8s.Kubernetes(configuration);
             using var running = new CapstanOperator(client, options, loggers);
-            context.Error.MarkupLineInterpolated($"capstan operator [bold]{options.Identity}[/] on {configuration.Host}; Ctrl-C to stop.");
+            await using var endpoint = probes is null ? null : metrics.BuildEndpoint(probes, () => running.ExecuteTask is { IsCompleted: false });
+            if (endpoint is not null)
+            {
+                await endpoint.StartAsync(ct);
+            }
+
+            context.Error.MarkupLineInterpolated($"capstan operator [bold]{options.Identity}[/] on {configuration.Host}{(endpoint is null ? "" : $", /metrics on {string.Join(", ", endpoint.Urls)}")}; Ctrl-C to stop.");
             await running.StartAsync(ct);
             try
             {
@@ -86,6 +107,11 @@ public static class OperatorCommand
 
             using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await running.StopAsync(grace.Token);
+            if (endpoint is not null)
+            {
+                await endpoint.StopAsync(grace.Token);
+            }
+
             context.Error.MarkupLine("Stopped.");
             return ExitCodes.Ok;
         });

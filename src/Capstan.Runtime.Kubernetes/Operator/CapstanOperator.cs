@@ -23,7 +23,15 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
     private volatile bool _leading;
 
     /// <summary>Whether this replica runs the controllers now.</summary>
-    public bool IsLeader => _leading;
+    public bool IsLeader
+    {
+        get => _leading;
+        private set
+        {
+            _leading = value;
+            options.Metrics?.SetLeading(value);
+        }
+    }
 
     public string Identity => options.Identity;
 
@@ -31,7 +39,7 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
     {
         if (!options.LeaderElection)
         {
-            _leading = true;
+            IsLeader = true;
             await RunControllersAsync(stoppingToken).ConfigureAwait(false);
             return;
         }
@@ -58,12 +66,12 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
         elector.OnStartedLeading += () =>
         {
             Log.StartedLeading(_logger, options.Identity, @lock.Describe());
-            _leading = true;
+            IsLeader = true;
             controllers = RunControllersAsync(leading.Token);
         };
         elector.OnStoppedLeading += () =>
         {
-            _leading = false;
+            IsLeader = false;
             Log.StoppedLeading(_logger, options.Identity);
             leading.Cancel();
         };
@@ -79,7 +87,7 @@ public sealed class CapstanOperator(IKubernetes client, OperatorOptions options,
         }
         finally
         {
-            _leading = false;
+            IsLeader = false;
             await leading.CancelAsync().ConfigureAwait(false);
             if (controllers is not null)
             {

@@ -50,6 +50,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
+        queue.ReportTo(options.Metrics, TuningExperiment.KindName);
         return queue.RunAsync([WatchExperimentsAsync(queue, cancellationToken), WatchTrialsAsync(queue, cancellationToken)], ReconcileAsync, options.Workers, logger, cancellationToken);
     }
 

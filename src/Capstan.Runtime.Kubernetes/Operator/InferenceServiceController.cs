@@ -27,6 +27,7 @@ public sealed class InferenceServiceController(IKubernetes client, OperatorOptio
     public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
+        queue.ReportTo(options.Metrics, InferenceService.KindName);
         return queue.RunAsync([WatchServicesAsync(queue, cancellationToken), WatchDeploymentsAsync(queue, cancellationToken)], PassAsync, options.Workers, logger, cancellationToken);
 
         // Watch events alone wake a service: no pass asks to be looked at again later.

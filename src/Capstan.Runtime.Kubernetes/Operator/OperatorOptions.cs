@@ -45,4 +45,7 @@ public sealed record OperatorOptions
 
     /// <summary>What the renderer needs to know about the cluster (gang scheduler, images, the Capstan API URL).</summary>
     public RenderOptions Render { get; init; } = RenderOptions.Default;
+
+    /// <summary>Where the controllers count their reconcile passes and queue depths; null counts nothing.</summary>
+    public OperatorMetrics? Metrics { get; init; }
 }

@@ -30,6 +30,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
     public Task RunAsync(CancellationToken cancellationToken)
     {
         var queue = new WorkQueue(options.QueueCapacity, options.RetryBaseDelay, options.RetryMaxDelay);
+        queue.ReportTo(options.Metrics, TrainJob.KindName);
         return queue.RunAsync([WatchTrainJobsAsync(queue, cancellationToken), WatchJobsAsync(queue, cancellationToken)], ReconcileAsync, options.Workers, logger, cancellationToken);
     }
 

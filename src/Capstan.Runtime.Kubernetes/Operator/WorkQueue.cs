@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using Capstan.Core;
 using Capstan.Runtime.Kubernetes.Cluster;
+using Capstan.Shared;
 using k8s.Autorest;
 using Microsoft.Extensions.Logging;
 
@@ -27,6 +29,7 @@ public sealed class WorkQueue
     private readonly TimeProvider _time;
     private readonly TimeSpan _baseDelay;
     private readonly TimeSpan _maxDelay;
+    private ReconcileCounters? _counters;
 
     public WorkQueue(int capacity, TimeSpan baseDelay, TimeSpan maxDelay, TimeProvider? time = null)
     {
@@ -35,6 +38,21 @@ public sealed class WorkQueue
         _maxDelay = maxDelay;
         _time = time ?? TimeProvider.System;
     }
+
+    /// <summary>Keys waiting for a worker (not those held by one, nor delayed ones): client-go's workqueue depth.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
+    /// <summary>Counts this queue's reconcile passes and depth under <paramref name="kind"/>; no-op without metrics.</summary>
+    public void ReportTo(OperatorMetrics? metrics, string kind) => _counters = metrics?.ForKind(kind, () => Count);
 
     public ValueTask AddAsync(string key, CancellationToken cancellationToken)
     {
@@ -155,21 +173,26 @@ public sealed class WorkQueue
         while (!cancellationToken.IsCancellationRequested)
         {
             var key = await TakeAsync(cancellationToken).ConfigureAwait(false);
+            var started = Stopwatch.GetTimestamp();
             try
             {
-                if (await reconcile(key, cancellationToken).ConfigureAwait(false) is { } after)
+                var after = await reconcile(key, cancellationToken).ConfigureAwait(false);
+                _counters?.Succeeded(Stopwatch.GetElapsedTime(started).TotalSeconds, after is not null);
+                if (after is { } delay)
                 {
-                    AddAfter(key, after);
+                    AddAfter(key, delay);
                 }
 
                 Forget(key);
             }
             catch (HttpOperationException e) when (CustomResources.IsConflict(e))
             {
+                _counters?.Failed(Stopwatch.GetElapsedTime(started).TotalSeconds, isConflict: true);
                 Log.ReconcileConflict(logger, key, AddRateLimited(key));
             }
             catch (Exception e) when (e is HttpOperationException or HttpRequestException or IOException or CapstanException or JsonException && !cancellationToken.IsCancellationRequested)
             {
+                _counters?.Failed(Stopwatch.GetElapsedTime(started).TotalSeconds, isConflict: false);
                 Log.ReconcileFailed(logger, key, AddRateLimited(key), e);
             }
             finally

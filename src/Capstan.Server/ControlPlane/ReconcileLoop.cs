@@ -2,6 +2,7 @@ using Capstan.Core;
 using System.Diagnostics;
 using Capstan.Core.ControlPlane;
 using Capstan.Server.Metrics;
+using Capstan.Shared;
 
 namespace Capstan.Server.ControlPlane;
 
@@ -23,7 +24,7 @@ internal sealed class ReconcileLoop<TDeleted>(
     where TDeleted : class
 {
     private readonly ReconcileQueue _queue = new(options.QueueCapacity);
-    private ReconcileMetrics? _metrics;
+    private ReconcileCounters? _metrics;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, DateTimeOffset> _timers = new(StringComparer.Ordinal);
     private readonly Dictionary<string, TDeleted> _deleted = new(StringComparer.Ordinal);

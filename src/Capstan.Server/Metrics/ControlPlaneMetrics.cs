@@ -1,5 +1,6 @@
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
+using Capstan.Shared;
 using Prometheus;
 
 namespace Capstan.Server.Metrics;
@@ -14,45 +15,20 @@ public sealed class ControlPlaneMetrics
 {
     private static readonly string[] s_kinds = [TrainJob.KindName, TuningExperiment.KindName, InferenceService.KindName];
 
-    private readonly Counter _reconciles;
-    private readonly Histogram _reconcileTime;
-    private readonly Gauge _queueDepth;
+    private readonly ReconcileMetrics _reconciles;
     private readonly Gauge _resources;
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, Func<int>> _depths = new(StringComparer.Ordinal);
 
     public ControlPlaneMetrics(IResourceStore? store = null)
     {
         Registry = Prometheus.Metrics.NewCustomRegistry();
         Factory = Prometheus.Metrics.WithCustomRegistry(Registry);
         DotNetStats.Register(Registry);
-        _reconciles = Factory.CreateCounter(
-            "capstan_reconcile_total",
-            "Reconcile passes by kind and result (success, requeue_after, conflict, error).",
-            new CounterConfiguration { LabelNames = ["kind", "result"] });
-        _reconcileTime = Factory.CreateHistogram(
-            "capstan_reconcile_duration_seconds",
-            "Time of one reconcile pass, by kind.",
-            new HistogramConfiguration { LabelNames = ["kind"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
-        _queueDepth = Factory.CreateGauge(
-            "capstan_workqueue_depth",
-            "Keys waiting in a kind's work queue.",
-            new GaugeConfiguration { LabelNames = ["kind"] });
+        _reconciles = new ReconcileMetrics(Registry);
         _resources = Factory.CreateGauge(
             "capstan_resources",
             "Objects of each kind by status phase (Pending before the control plane has written one).",
             new GaugeConfiguration { LabelNames = ["kind", "phase"] });
 
-        Registry.AddBeforeCollectCallback(() =>
-        {
-            lock (_gate)
-            {
-                foreach (var (kind, depth) in _depths)
-                {
-                    _queueDepth.WithLabels(kind).Set(depth());
-                }
-            }
-        });
         if (store is not null)
         {
             Registry.AddBeforeCollectCallback(cancellationToken => CountResourcesAsync(store, cancellationToken));
@@ -65,20 +41,7 @@ public sealed class ControlPlaneMetrics
     public IMetricFactory Factory { get; }
 
     /// <summary>The counters of one kind's loop; <paramref name="depth"/> is read at each scrape.</summary>
-    public ReconcileMetrics ForKind(string kind, Func<int> depth)
-    {
-        lock (_gate)
-        {
-            _depths[kind] = depth;
-        }
-
-        return new ReconcileMetrics(
-            _reconcileTime.WithLabels(kind),
-            _reconciles.WithLabels(kind, "success"),
-            _reconciles.WithLabels(kind, "requeue_after"),
-            _reconciles.WithLabels(kind, "conflict"),
-            _reconciles.WithLabels(kind, "error"));
-    }
+    internal ReconcileCounters ForKind(string kind, Func<int> depth) => _reconciles.ForKind(kind, depth);
 
     private async Task CountResourcesAsync(IResourceStore store, CancellationToken cancellationToken)
     {
@@ -114,20 +77,4 @@ public sealed class ControlPlaneMetrics
         InferenceService service => service.Status?.Phase?.ToString(),
         _ => null,
     } ?? "Pending";
-}
-
-/// <summary>One kind's reconcile counters, looked up once rather than by label values on every pass.</summary>
-public sealed class ReconcileMetrics(Histogram.Child time, Counter.Child success, Counter.Child requeue, Counter.Child conflict, Counter.Child error)
-{
-    public void Succeeded(double seconds, bool requeued)
-    {
-        time.Observe(seconds);
-        (requeued ? requeue : success).Inc();
-    }
-
-    public void Failed(double seconds, bool isConflict)
-    {
-        time.Observe(seconds);
-        (isConflict ? conflict : error).Inc();
-    }
 }
