@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Capstan.Serving.Models;
 
 namespace Capstan.Serving.Inference;
@@ -144,7 +145,10 @@ public sealed class InferResponse(string modelName, string modelVersion, string?
     public List<InferTensor> Outputs { get; } = outputs;
 
     /// <summary>Microseconds spent inside ONNX Runtime's Run for the batch that held this request.</summary>
-    public double OnnxMicroseconds { get; init; }
+    public double OnnxMicroseconds => Stopwatch.GetElapsedTime(Timing.OnnxStarted, Timing.OnnxEnded).TotalMicroseconds;
+
+    /// <summary>When the run that held this request prepared its inputs, ran, and split its outputs (Stopwatch ticks).</summary>
+    internal RunTiming Timing { get; set; }
 
     /// <summary>Rows in the ONNX run that held this request: its own, or the whole batch's.</summary>
     public long RunRows { get; init; }

@@ -39,7 +39,7 @@ public sealed class InferenceService(ModelRepository repository)
             {
                 lease.Model.Validate(request);
                 var response = await lease.Model.InferAsync(request, cancellationToken).ConfigureAwait(false);
-                lease.Model.RecordSuccess(Stopwatch.GetElapsedTime(started).TotalSeconds);
+                lease.Model.RecordSuccess(request, response, started);
                 activity?.SetTag("capstan.onnx.run_rows", response.RunRows).SetTag("capstan.onnx.run_us", Math.Round(response.OnnxMicroseconds, 1));
                 return response;
             }
@@ -47,12 +47,14 @@ public sealed class InferenceService(ModelRepository repository)
             {
                 var outcome = Outcome(ex.Kind);
                 Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, outcome).Inc();
+                lease.Model.RecordFailure(started);
                 Failed(activity, outcome, ex);
                 throw;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 Repository.Metrics.Requests.WithLabels(metadata.Name, metadata.Version, "error").Inc();
+                lease.Model.RecordFailure(started);
                 Failed(activity, "error", ex);
                 throw;
             }

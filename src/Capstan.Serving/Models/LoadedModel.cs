@@ -27,6 +27,9 @@ public sealed class LoadedModel
     // ONNX Runtime can be handed a buffer of the right size before the run; null when only the run knows.
     private readonly Dictionary<string, long[]> _outputShapes;
 
+    // Every input and output has a dynamic dimension 0: a request's rows are its inferences (Triton's inference_count).
+    private readonly bool _rowsAreDimensionZero;
+
     // Cleared if ONNX Runtime ever rejects a preallocated output (a graph whose declared shapes lie).
     private volatile bool _preallocateOutputs = true;
 
@@ -41,9 +44,8 @@ public sealed class LoadedModel
         _session = session;
         Metadata = metadata;
         Options = options;
-        CanBatch = options.MaxBatchSize > 1
-            && metadata.Inputs.All(i => i.IsBatchable)
-            && metadata.Outputs.All(o => o.IsBatchable);
+        _rowsAreDimensionZero = metadata.Inputs.All(i => i.IsBatchable) && metadata.Outputs.All(o => o.IsBatchable);
+        CanBatch = options.MaxBatchSize > 1 && _rowsAreDimensionZero;
         _inputNames = [.. metadata.Inputs.Select(i => i.Name)];
         _outputNames = [.. metadata.Outputs.Select(o => o.Name)];
         _metrics = metrics;
@@ -126,12 +128,21 @@ public sealed class LoadedModel
         }
     }
 
-    /// <summary>Counts a successful request and its latency.</summary>
-    internal void RecordSuccess(double seconds)
+    /// <summary>Triton's statistics extension for this version: counts and cumulative times since it loaded.</summary>
+    public ModelStatistics Statistics { get; } = new();
+
+    /// <summary>Counts a successful request, its latency and (for the statistics extension) its rows and time.</summary>
+    internal void RecordSuccess(InferRequest request, InferResponse response, long started)
     {
+        var ended = Stopwatch.GetTimestamp();
         (_succeeded ??= _metrics.Requests.WithLabels(Metadata.Name, Metadata.Version, "success")).Inc();
-        (_latency ??= _metrics.Latency.WithLabels(Metadata.Name, Metadata.Version)).Observe(seconds);
+        (_latency ??= _metrics.Latency.WithLabels(Metadata.Name, Metadata.Version)).Observe(Stopwatch.GetElapsedTime(started, ended).TotalSeconds);
+        var rows = _rowsAreDimensionZero && request.Inputs.Count > 0 && request.Inputs[0].Shape.Length > 0 ? request.Inputs[0].Shape[0] : 1;
+        Statistics.RecordSuccess(rows, ended - started, response.Timing, ended);
     }
+
+    /// <summary>A request this version failed (not one for a model that is not loaded), for the statistics extension.</summary>
+    internal void RecordFailure(long started) => Statistics.RecordFailure(Stopwatch.GetTimestamp() - started);
 
     /// <summary>The RunOptions for runs that may overlap (no batching): never terminated, so one request cannot stop another's run.</summary>
     internal RunOptions SharedRunOptions => _runOptions;
@@ -189,6 +200,7 @@ public sealed class LoadedModel
     /// </summary>
     internal InferResponse[] Run(IReadOnlyList<InferRequest> requests, RunOptions runOptions)
     {
+        var runStarted = Stopwatch.GetTimestamp();
         var inputs = Metadata.Inputs;
         var rows = requests.Count == 1 ? null : new long[requests.Count];
         long totalRows = 0;
@@ -245,22 +257,22 @@ public sealed class LoadedModel
                     }
 
                     preallocated = null;
-                    var responses = RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions);
+                    var responses = RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions, runStarted);
                     _preallocateOutputs = false;
                     return responses;
                 }
 
-                var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+                var ended = Stopwatch.GetTimestamp();
                 var outputs = new RunOutput[preallocated.Length];
                 for (var o = 0; o < preallocated.Length; o++)
                 {
                     outputs[o] = RunOutput.Of(outputNames[o], preallocated[o]);
                 }
 
-                return Split(requests, rows, totalRows, outputNames, outputs, onnxMicroseconds);
+                return Split(requests, rows, totalRows, outputNames, outputs, new RunTiming(runStarted, started, ended));
             }
 
-            return RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions);
+            return RunAllocating(requests, rows, totalRows, outputNames, inputValues, runOptions, runStarted);
         }
         catch (OnnxRuntimeException ex)
         {
@@ -283,11 +295,11 @@ public sealed class LoadedModel
         }
     }
 
-    private InferResponse[] RunAllocating(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, OrtValue[] inputValues, RunOptions runOptions)
+    private InferResponse[] RunAllocating(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, OrtValue[] inputValues, RunOptions runOptions, long runStarted)
     {
         var started = Stopwatch.GetTimestamp();
         using var results = _session.Run(runOptions, _inputNames, inputValues, outputNames);
-        var onnxMicroseconds = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+        var ended = Stopwatch.GetTimestamp();
 
         // Type and shape once per output, not once per request and output.
         var outputs = new RunOutput[outputNames.Length];
@@ -296,7 +308,7 @@ public sealed class LoadedModel
             outputs[o] = RunOutput.Of(outputNames[o], results[o], rows is null, totalRows);
         }
 
-        return Split(requests, rows, totalRows, outputNames, outputs, onnxMicroseconds);
+        return Split(requests, rows, totalRows, outputNames, outputs, new RunTiming(runStarted, started, ended));
     }
 
     private static RunValue CreateInput(TensorMetadata input, IReadOnlyList<InferRequest> requests, long totalRows)
@@ -435,7 +447,7 @@ public sealed class LoadedModel
         return wanted is null ? _outputNames : [.. wanted];
     }
 
-    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, RunOutput[] outputs, double onnxMicroseconds)
+    private InferResponse[] Split(IReadOnlyList<InferRequest> requests, long[]? rows, long totalRows, string[] outputNames, RunOutput[] outputs, RunTiming timing)
     {
         var responses = new InferResponse[requests.Count];
         long rowOffset = 0;
@@ -455,9 +467,17 @@ public sealed class LoadedModel
             }
 
             rowOffset += rowCount;
-            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, tensors) { OnnxMicroseconds = onnxMicroseconds, RunRows = totalRows };
+            responses[r] = new InferResponse(Metadata.Name, Metadata.Version, request.Id, tensors) { RunRows = totalRows };
         }
 
+        // The run's three phases as Triton's statistics split them; every request of a batch shares its run's.
+        timing = timing with { Finished = Stopwatch.GetTimestamp() };
+        foreach (var response in responses)
+        {
+            response.Timing = timing;
+        }
+
+        Statistics.RecordExecution(totalRows, timing);
         return responses;
     }
 

@@ -19,7 +19,7 @@ public static class OipRestApi
 
     public const string ServerName = "capstan";
 
-    public static readonly IReadOnlyList<string> Extensions = ["binary_tensor_data"];
+    public static readonly IReadOnlyList<string> Extensions = ["binary_tensor_data", "statistics"];
 
     public static IEndpointRouteBuilder MapOipRestApi(this IEndpointRouteBuilder endpoints)
     {
@@ -32,6 +32,7 @@ public static class OipRestApi
         v2.MapGet("/models/{model}/versions/{version}", (HttpContext c, string model, string version, InferenceService s) => WriteModelMetadata(c, s, model, version)).WithName("OipModelVersionMetadata");
         v2.MapGet("/models/{model}/ready", (HttpContext c, string model, InferenceService s) => Ready(c, s, model, null)).WithName("OipModelReady");
         v2.MapGet("/models/{model}/versions/{version}/ready", (HttpContext c, string model, string version, InferenceService s) => Ready(c, s, model, version)).WithName("OipModelVersionReady");
+        v2.MapOipStatistics();
 
         // The hot path as plain request delegates: no per-request service scope or parameter binding.
         var inference = endpoints.ServiceProvider.GetRequiredService<InferenceService>();
