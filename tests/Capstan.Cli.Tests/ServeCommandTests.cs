@@ -10,6 +10,14 @@ namespace Capstan.Cli.Tests;
 
 public sealed class ServeCommandTests
 {
+    /// <summary>A 4-input MLP as iris.onnx in the home folder.</summary>
+    private static async Task<string> ModelFileAsync(TempHome home)
+    {
+        var model = Path.Combine(home.Root, "iris.onnx");
+        await File.WriteAllBytesAsync(model, OnnxModelBuilder.Mlp(4, 8, 3), TestContext.Current.CancellationToken);
+        return model;
+    }
+
     /// <summary>Runs <c>capstan serve ARGS</c> in process until <paramref name="stop"/>; returns once it prints its REST address.</summary>
     private static async Task<(Task<int> Serving, Uri Url)> StartServeAsync(Dictionary<string, string?> environment, string[] args, CancellationToken stop)
     {
@@ -65,8 +73,7 @@ public sealed class ServeCommandTests
     public async Task Serve_OtelEnvironmentVariables_ExportSpansToTheCollectorUnderTheServiceName()
     {
         using var home = new TempHome();
-        var model = Path.Combine(home.Root, "iris.onnx");
-        await File.WriteAllBytesAsync(model, OnnxModelBuilder.Mlp(4, 8, 3), TestContext.Current.CancellationToken);
+        var model = await ModelFileAsync(home);
         await using var collector = await OtlpCollector.StartAsync();
         var environment = new Dictionary<string, string?>(home.Environment)
         {
@@ -96,8 +103,7 @@ public sealed class ServeCommandTests
     public async Task Serve_OtelProtocolItCannotSpeak_IsAUsageErrorNamingTheVariable()
     {
         using var home = new TempHome();
-        var model = Path.Combine(home.Root, "iris.onnx");
-        await File.WriteAllBytesAsync(model, OnnxModelBuilder.Mlp(4, 8, 3), TestContext.Current.CancellationToken);
+        var model = await ModelFileAsync(home);
         var environment = new Dictionary<string, string?>(home.Environment)
         {
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:4318",

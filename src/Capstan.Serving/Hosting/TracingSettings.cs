@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Trace;
@@ -138,12 +137,4 @@ public sealed record TracingSettings
                 $"OTEL_TRACES_SAMPLER '{other}' is not supported: use always_on, always_off, traceidratio or their parentbased_ forms."),
         };
     }
-}
-
-/// <summary>The server's own spans: one per inference (inside the HTTP or gRPC span) and one per model load.</summary>
-public static class ServingActivity
-{
-    public const string SourceName = "Capstan.Serving";
-
-    internal static readonly ActivitySource Source = new(SourceName, typeof(ServingActivity).Assembly.GetName().Version?.ToString());
 }
