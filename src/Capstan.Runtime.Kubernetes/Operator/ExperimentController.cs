@@ -267,7 +267,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     private async Task ConsiderStoppingAsync(JsonObject raw, TuningExperiment experiment, ExperimentTrial trial, List<ExperimentTrial> trials, Engine.IEarlyStoppingRule rule, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
     {
         var ns = trial.Job!.Metadata.Namespace!;
-        var (metrics, _) = await _metrics.ReadAsync(ns, trial.Name, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
+        var (metrics, _) = await _metrics.ReadAsync(ns, trial.Name, MetricNames(experiment.Spec), cancellationToken, running: true).ConfigureAwait(false);
         trial.Intermediate = TrialMetrics.Series(metrics, objectives[0].Name);
         if (trial.Intermediate.Count == 0)
         {

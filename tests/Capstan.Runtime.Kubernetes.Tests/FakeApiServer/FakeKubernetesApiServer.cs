@@ -195,7 +195,12 @@ public sealed class FakeKubernetesApiServer : IAsyncDisposable
                 });
                 break;
             case "GET" when subresource == "log":
-                var log = Objects.GetPodLog(type, @namespace!, name!);
+                var log = Objects.GetPodLog(
+                    type,
+                    @namespace!,
+                    name!,
+                    IsTrue(request.Query["timestamps"]),
+                    int.TryParse(request.Query["sinceSeconds"], NumberStyles.None, CultureInfo.InvariantCulture, out var sinceSeconds) ? sinceSeconds : null);
                 http.Response.StatusCode = 200;
                 http.Response.ContentType = "text/plain";
                 await http.Response.WriteAsync(log);

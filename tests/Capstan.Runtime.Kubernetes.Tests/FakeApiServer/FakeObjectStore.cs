@@ -21,7 +21,7 @@ public sealed class FakeObjectStore
     private readonly Dictionary<string, ObjectKey> _byUid = new(StringComparer.Ordinal);
     private readonly List<Change> _history = [];
     private readonly List<WatchSubscription> _watches = [];
-    private readonly Dictionary<(string Namespace, string Pod), string> _podLogs = [];
+    private readonly Dictionary<(string Namespace, string Pod), List<(DateTimeOffset Time, string Line)>> _podLogs = [];
     private readonly List<Interposed> _interposed = [];
     private readonly TimeProvider _time;
     private long _revision = 1000;
@@ -96,21 +96,57 @@ public sealed class FakeObjectStore
         }
     }
 
-    /// <summary>The text the pod's log endpoint serves, as the kubelet would.</summary>
+    /// <summary>
+    /// The text the pod's log endpoint serves, as the kubelet would. Lines the log already had keep the time they were
+    /// written; new lines (the text continues the old) are written now, which is what <c>timestamps</c> and
+    /// <c>sinceSeconds</c> see.
+    /// </summary>
     public void SetPodLog(string @namespace, string pod, string text)
     {
         lock (_gate)
         {
-            _podLogs[(@namespace, pod)] = text;
+            var lines = text.Split('\n');
+            var count = text.EndsWith('\n') ? lines.Length - 1 : lines.Length;
+            var old = _podLogs.GetValueOrDefault((@namespace, pod)) ?? [];
+            var log = new List<(DateTimeOffset Time, string Line)>(count);
+            var now = DateTimeOffset.UtcNow;
+            for (var i = 0; i < count; i++)
+            {
+                log.Add(i < old.Count && old[i].Line == lines[i] ? old[i] : (now, lines[i]));
+            }
+
+            _podLogs[(@namespace, pod)] = log;
         }
     }
 
-    public string GetPodLog(ApiResourceType pods, string @namespace, string pod)
+    /// <summary>
+    /// The pod's log as <c>GET pods/{name}/log</c> answers: with <paramref name="timestamps"/> every line starts with its
+    /// RFC 3339 time (nanoseconds, trailing zeros trimmed) and a space; <paramref name="sinceSeconds"/> keeps the lines
+    /// written that many seconds before now or later.
+    /// </summary>
+    public string GetPodLog(ApiResourceType pods, string @namespace, string pod, bool timestamps = false, int? sinceSeconds = null)
     {
         lock (_gate)
         {
             _ = Find(pods, @namespace, pod) ?? throw ApiException.NotFound(pods, pod);
-            return _podLogs.GetValueOrDefault((@namespace, pod), "");
+            var since = sinceSeconds is { } seconds ? DateTimeOffset.UtcNow.AddSeconds(-seconds) : DateTimeOffset.MinValue;
+            var text = new System.Text.StringBuilder();
+            foreach (var (time, line) in _podLogs.GetValueOrDefault((@namespace, pod)) ?? [])
+            {
+                if (time < since)
+                {
+                    continue;
+                }
+
+                if (timestamps)
+                {
+                    text.Append(time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.FFFFFFF'Z'", CultureInfo.InvariantCulture)).Append(' ');
+                }
+
+                text.Append(line).Append('\n');
+            }
+
+            return text.ToString();
         }
     }
 
