@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Capstan.Client;
 using Capstan.Runtime.Kubernetes.Cluster;
 using Capstan.Runtime.Kubernetes.Operator;
 using Capstan.Runtime.Kubernetes.Rendering;
@@ -53,6 +54,11 @@ public static class OperatorCommand
         var apiUrl = new Option<string?>("--api-url") { Description = $"The in-cluster Capstan API the pods report to (default: $CAPSTAN_API_URL, else {RenderOptions.DefaultApiUrl})." };
         var trainerImage = new Option<string?>("--trainer-image") { Description = "The image of a TrainJob that names none (default: $CAPSTAN_TRAINER_IMAGE, else the Capstan image)." };
         var workers = new Option<int>("--workers") { Description = "Reconciles at once per controller.", DefaultValueFactory = _ => 2 };
+        var tracking = new Option<bool>("--tracking")
+        {
+            Description = "Give each TrainJob a tracking run in the Capstan API (--api-url) before its Job starts, as locally; --tracking false runs Jobs without one.",
+            DefaultValueFactory = _ => true,
+        };
         var metricsAddress = new Option<string>("--metrics-address")
         {
             Description = "Where /metrics, /healthz and /readyz listen (IP:PORT; in a pod, 0.0.0.0:8080 so the kubelet's probes reach it; empty turns them off).",
@@ -60,7 +66,7 @@ public static class OperatorCommand
         };
         var command = new Command("operator", "Run the Kubernetes operator: TrainJobs become Jobs, with status, events and leader election.")
         {
-            kubeconfig, kubeContext, watchNamespace, identity, leaderElect, leaseNamespace, gang, kueueQueue, apiUrl, trainerImage, workers, metricsAddress,
+            kubeconfig, kubeContext, watchNamespace, identity, leaderElect, leaseNamespace, gang, kueueQueue, apiUrl, trainerImage, workers, tracking, metricsAddress,
         };
         command.SetHandler(context, async (parse, ct) =>
         {
@@ -73,6 +79,8 @@ public static class OperatorCommand
 
             var configuration = KubeconfigConnection.LoadForOperator(parse.GetValue(kubeconfig), parse.GetValue(kubeContext), context.GetEnvironmentVariable);
             var metrics = new OperatorMetrics();
+            var render = RenderSettings(context, parse, gang, kueueQueue, apiUrl, trainerImage);
+            using var api = parse.GetValue(tracking) ? new CapstanClient(new Uri(render.ApiUrl)) : null;
             var options = new OperatorOptions
             {
                 Namespace = parse.GetValue(watchNamespace),
@@ -80,7 +88,8 @@ public static class OperatorCommand
                 LeaderElection = parse.GetValue(leaderElect),
                 LeaseNamespace = parse.GetValue(leaseNamespace) ?? context.GetEnvironmentVariable("POD_NAMESPACE") ?? "capstan-system",
                 Workers = Math.Max(1, parse.GetValue(workers)),
-                Render = RenderSettings(context, parse, gang, kueueQueue, apiUrl, trainerImage),
+                Render = render,
+                Tracking = api,
                 Metrics = metrics,
             };
             using var loggers = LoggerFactory.Create(logging => logging

@@ -187,8 +187,18 @@ public sealed class TrainJobReconciler(
         return runId;
     }
 
-    private async Task<Run> CreateRunAsync(TrainJob job, CancellationToken cancellationToken)
+    private Task<Run> CreateRunAsync(TrainJob job, CancellationToken cancellationToken) =>
+        FindOrCreateRunAsync(metadata, job, time.GetUtcNow(), cancellationToken);
+
+    /// <summary>
+    /// The tracking run a TrainJob logs into, in the experiment its spec names (else one named after the job), tagged with
+    /// the job and its uid: found again by the uid tag when a pass created it but died before writing
+    /// <c>status.runId</c>, created otherwise. The local control plane and the operator both use it.
+    /// </summary>
+    public static async Task<Run> FindOrCreateRunAsync(IMetadataStore metadata, TrainJob job, DateTimeOffset startTime, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(job);
         var experimentName = job.Spec.Experiment ?? job.Metadata.Name!;
         Experiment experiment;
         try
@@ -227,7 +237,7 @@ public sealed class TrainJobReconciler(
         }
 
         return await metadata.CreateRunAsync(
-            new NewRun(experiment.ExperimentId, RunName: runName, StartTime: time.GetUtcNow().ToUnixTimeMilliseconds(), Tags: tags),
+            new NewRun(experiment.ExperimentId, RunName: runName, StartTime: startTime.ToUnixTimeMilliseconds(), Tags: tags),
             cancellationToken).ConfigureAwait(false);
     }
 

@@ -11,6 +11,7 @@ using k8s.Autorest;
 using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Engine = Capstan.Tuning;
+using Metric = Capstan.Core.Tracking.Metric;
 
 namespace Capstan.Runtime.Kubernetes.Operator;
 
@@ -263,6 +264,27 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         }
     }
 
+    /// <summary>
+    /// The printed metrics, plus the series of every wanted metric the trial did not print but logged to its tracking run
+    /// (through MLflow, say), as the local control plane reads them from the store.
+    /// </summary>
+    private async Task<IReadOnlyList<Metric>?> WithTrackedAsync(IReadOnlyList<Metric>? printed, string? runId, IEnumerable<string> names, CancellationToken cancellationToken)
+    {
+        if (options.Tracking is not { } tracking || runId is null)
+        {
+            return printed;
+        }
+
+        var found = new List<Metric>(printed ?? []);
+        foreach (var name in names.Where(n => !found.Any(m => m.Key == n)))
+        {
+            var history = await tracking.GetMetricHistoryAsync(runId, name, cancellationToken: cancellationToken).ConfigureAwait(false);
+            found.AddRange(history.Items);
+        }
+
+        return found.Count == 0 && printed is null ? null : found;
+    }
+
     /// <summary>Asks the early-stopping rule about a running trial, with its series so far and the completed trials' series from their logs.</summary>
     private async Task ConsiderStoppingAsync(JsonObject raw, TuningExperiment experiment, ExperimentTrial trial, List<ExperimentTrial> trials, Engine.IEarlyStoppingRule rule, IReadOnlyList<Engine.Objective> objectives, CancellationToken cancellationToken)
     {
@@ -364,6 +386,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
                 return;
             default:
                 var (metrics, problem) = await _metrics.ReadAsync(job.Metadata.Namespace!, job.Metadata.Name!, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
+                metrics = await WithTrackedAsync(metrics, jobStatus.RunId, MetricNames(experiment.Spec), cancellationToken).ConfigureAwait(false);
                 var observation = TrialMetrics.Observe(metrics);
                 result.Observation = observation;
                 if (ExperimentProgress.Values(experiment.Spec, observation, TuningSearch.Objectives(experiment.Spec)) is null)

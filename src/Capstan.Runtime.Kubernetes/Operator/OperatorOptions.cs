@@ -1,3 +1,4 @@
+using Capstan.Core.Storage;
 using Capstan.Runtime.Kubernetes.Rendering;
 
 namespace Capstan.Runtime.Kubernetes.Operator;
@@ -45,6 +46,12 @@ public sealed record OperatorOptions
 
     /// <summary>What the renderer needs to know about the cluster (gang scheduler, images, the Capstan API URL).</summary>
     public RenderOptions Render { get; init; } = RenderOptions.Default;
+
+    /// <summary>
+    /// The tracking store (the Capstan API) where each TrainJob gets its run before its Job is created, as locally: the
+    /// pods log into it through <c>MLFLOW_RUN_ID</c>, and the run ends FINISHED or FAILED with the TrainJob. Null: no runs.
+    /// </summary>
+    public IMetadataStore? Tracking { get; init; }
 
     /// <summary>Where the controllers count their reconcile passes and queue depths; null counts nothing.</summary>
     public OperatorMetrics? Metrics { get; init; }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Capstan.Core;
 using Capstan.Core.Resources;
+using Capstan.Core.Tracking;
 using Capstan.Runtime.Kubernetes.Cluster;
 using Capstan.Runtime.Kubernetes.Rendering;
 using k8s;
@@ -125,12 +126,31 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
             return null;
         }
 
+        // The run comes first, so the Job's pods get MLFLOW_RUN_ID; found again by its uid tag if an earlier pass made it,
+        // or read back from the Job when a pass created the Job but not the status. An API that does not answer leaves
+        // the Job to run without a run (a Warning says so) rather than holding the training back.
+        var runId = previous?.RunId ?? job?.Spec.Template.Spec.Containers.FirstOrDefault()?.Env?.FirstOrDefault(e => e.Name == "MLFLOW_RUN_ID")?.Value;
+        string? experimentId = null;
+        if (options.Tracking is { } tracking && runId is null && job is null && !finished)
+        {
+            try
+            {
+                var run = await Capstan.Core.ControlPlane.TrainJobReconciler.FindOrCreateRunAsync(tracking, trainJob, DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
+                (runId, experimentId) = (run.Info.RunId, run.Info.ExperimentId);
+                await RecordAsync(raw, EventTypes.Normal, "RunCreated", $"Logging into run {runId}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"No tracking run: the Capstan API at {options.Render.ApiUrl} did not answer ({e.Message}); the Job runs without MLFLOW_RUN_ID", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         if (job is null)
         {
             TrainJobObjects objects;
             try
             {
-                objects = TrainJobRenderer.Render(trainJob, options.Render);
+                objects = TrainJobRenderer.Render(trainJob, runId is null ? options.Render : options.Render with { RunId = runId, ExperimentId = experimentId ?? options.Render.ExperimentId });
             }
             catch (ResourceValidationException e)
             {
@@ -156,6 +176,21 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         }
 
         var status = Mirror(trainJob, job, previous);
+        status.RunId ??= runId;
+        if (status.RunId is { } ended && options.Tracking is { } store && status.Phase is TrainJobPhase.Succeeded or TrainJobPhase.Failed && !finished)
+        {
+            // The run ends with the TrainJob, at the Job's completion time, as the local control plane ends it.
+            var end = (status.CompletionTime ?? DateTimeOffset.UtcNow).ToUnixTimeMilliseconds();
+            try
+            {
+                await store.UpdateRunAsync(ended, new RunUpdate(status.Phase == TrainJobPhase.Succeeded ? RunStatus.Finished : RunStatus.Failed, end), cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"Run {ended} not ended: the Capstan API at {options.Render.ApiUrl} did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         if (status.Phase != previous?.Phase)
         {
             var (type, reason, text) = PhaseEvent(status, job);

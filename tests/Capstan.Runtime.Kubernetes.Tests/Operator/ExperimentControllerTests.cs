@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Capstan.Core.Tracking;
 using Capstan.Runtime.Kubernetes.Tests.FakeApiServer;
 using k8s;
 using k8s.Models;
@@ -224,6 +225,27 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         Assert.Equal("MetricsUnavailable", trial["phase"]!.GetValue<string>());
         Assert.Contains("printed no loss", trial["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("NoTrialSucceeded", Condition(Status("mute")!, "Failed")["reason"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Experiment_WithTracking_TrialsThatLogThroughMlflowAndPrintNothingAreObservedFromTheirRuns()
+    {
+        await using var temp = await TrackingStore.OpenAsync();
+        var tracking = temp.Store;
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = tracking });
+        CreateExperiment("logged", parallel: 1, max: 1);
+        await WaitForAsync(() => TrialNames().Count == 1, "a trial");
+        await WaitForAsync(() => _cluster.TryTrainJob("logged-trial-1")?["status"]?["runId"] is not null, "the trial's run");
+        var runId = _cluster.TrainJob("logged-trial-1")["status"]!["runId"]!.GetValue<string>();
+
+        // The training code logs through MLflow into the run the operator gave it (MLFLOW_RUN_ID) and prints nothing.
+        await tracking.LogBatchAsync(runId, new LogBatch([new Metric("loss", 0.9, 1, 1), new Metric("loss", 0.3, 2, 2)]), TestContext.Current.CancellationToken);
+        await CompleteTrialAsync("logged-trial-1", log: "training...\n");
+        await WaitForAsync(() => Phase("logged") == "Succeeded", "the experiment to succeed", onTimeout: () => Status("logged")?.ToJsonString() ?? "no status");
+        var result = Status("logged")!["trialResults"]!.AsArray().Single()!;
+        Assert.Equal("Succeeded", result["phase"]!.GetValue<string>());
+        var loss = result["observation"]!["metrics"]!.AsArray().Single()!;
+        Assert.Equal((0.3, 0.9, 0.3), (loss["min"]!.GetValue<double>(), loss["max"]!.GetValue<double>(), loss["latest"]!.GetValue<double>()));
     }
 
     [Fact]

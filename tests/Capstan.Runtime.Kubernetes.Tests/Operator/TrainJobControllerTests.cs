@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Capstan.Core.Tracking;
 using Capstan.Runtime.Kubernetes.Rendering;
 using k8s;
 using k8s.Models;
@@ -53,6 +54,64 @@ public sealed class TrainJobControllerTests : IAsyncLifetime
         Assert.Contains("Created", reasons);
         Assert.Contains("Running", reasons);
         Assert.Contains("Succeeded", reasons);
+    }
+
+    [Fact]
+    public async Task TrainJob_WithTracking_PodsLogIntoARunMadeFirstThatEndsWithTheTrainJob()
+    {
+        await using var temp = await TrackingStore.OpenAsync();
+        var tracking = temp.Store;
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = tracking });
+        await _cluster.CreateTrainJobAsync("mnist", new JsonObject { ["image"] = "trainer:1", ["experiment"] = "digits" });
+        await _cluster.CreateTrainJobAsync("broken", new JsonObject { ["image"] = "trainer:1", ["experiment"] = "digits" });
+
+        await WaitForAsync(async () => await _cluster.JobAsync("mnist") is not null, "the Job");
+        await WaitForAsync(() => _cluster.TrainJob("mnist")["status"]?["runId"] is not null, "status.runId");
+        var runId = _cluster.TrainJob("mnist")["status"]!["runId"]!.GetValue<string>();
+        var env = (await _cluster.JobAsync("mnist"))!.Spec.Template.Spec.Containers[0].Env;
+        Assert.Equal(runId, env.Single(e => e.Name == "MLFLOW_RUN_ID").Value);
+        var run = await tracking.GetRunAsync(runId, TestContext.Current.CancellationToken);
+        Assert.Equal(env.Single(e => e.Name == "MLFLOW_EXPERIMENT_ID").Value, run.Info.ExperimentId);
+        Assert.Equal("digits", (await tracking.GetExperimentAsync(run.Info.ExperimentId, TestContext.Current.CancellationToken)).Name);
+        Assert.Equal("mnist", run.Info.RunName);
+        Assert.Equal(RunStatus.Running, run.Info.Status);
+        Assert.Contains(await _cluster.EventsAsync("mnist"), e => e.Reason == "RunCreated" && e.Message.Contains(runId, StringComparison.Ordinal));
+
+        var finishedAt = DateTime.UtcNow;
+        await _cluster.SetJobStatusAsync("mnist", s =>
+        {
+            s.Succeeded = 1;
+            s.StartTime = finishedAt.AddMinutes(-1);
+            s.CompletionTime = finishedAt;
+            s.Conditions = [Condition("SuccessCriteriaMet"), Condition("Complete")];
+        });
+        await WaitForAsync(() => _cluster.Phase("mnist") == "Succeeded", "phase Succeeded");
+        run = await tracking.GetRunAsync(runId, TestContext.Current.CancellationToken);
+        Assert.Equal(RunStatus.Finished, run.Info.Status);
+        Assert.Equal(new DateTimeOffset(finishedAt).ToUnixTimeMilliseconds(), run.Info.EndTime);
+
+        await WaitForAsync(async () => await _cluster.JobAsync("broken") is not null, "the second Job");
+        await _cluster.SetJobStatusAsync("broken", s => s.Conditions = [Condition("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]);
+        await WaitForAsync(() => _cluster.Phase("broken") == "Failed", "phase Failed");
+        var failed = await tracking.GetRunAsync(_cluster.TrainJob("broken")["status"]!["runId"]!.GetValue<string>(), TestContext.Current.CancellationToken);
+        Assert.Equal(RunStatus.Failed, failed.Info.Status);
+        Assert.Equal(2, (await tracking.SearchRunsAsync(new RunSearch([run.Info.ExperimentId]), TestContext.Current.CancellationToken)).Items.Count);
+    }
+
+    [Fact]
+    public async Task TrainJob_TrackingApiDown_TheJobRunsWithoutARunAndAWarningSaysWhy()
+    {
+        using var unreachable = new Capstan.Client.CapstanClient(new Uri("http://127.0.0.1:1"));
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = unreachable });
+        await _cluster.CreateTrainJobAsync("offline", new JsonObject { ["image"] = "trainer:1" });
+
+        await WaitForAsync(async () => await _cluster.JobAsync("offline") is not null, "the Job");
+        var env = (await _cluster.JobAsync("offline"))!.Spec.Template.Spec.Containers[0].Env;
+        Assert.DoesNotContain(env, e => e.Name == "MLFLOW_RUN_ID");
+        Assert.Contains(await _cluster.EventsAsync("offline"), e => e.Type == "Warning" && e.Reason == "TrackingUnavailable" && e.Message.Contains("did not answer", StringComparison.Ordinal) && e.Message.Contains("runs without MLFLOW_RUN_ID", StringComparison.Ordinal));
+        await _cluster.CompleteJobAsync("offline");
+        await WaitForAsync(() => _cluster.Phase("offline") == "Succeeded", "phase Succeeded");
+        Assert.Null(_cluster.TrainJob("offline")["status"]!["runId"]);
     }
 
     [Fact]
