@@ -214,10 +214,19 @@ public sealed class ExperimentReconciler(
         || job.Metadata.Annotations?.TryGetValue(ExperimentUidAnnotation, out var owner) != true
         || owner == uid;
 
-    private async Task<Run> CreateParentRunAsync(TuningExperiment experiment, CancellationToken cancellationToken)
+    private Task<Run> CreateParentRunAsync(TuningExperiment experiment, CancellationToken cancellationToken) =>
+        FindOrCreateParentRunAsync(metadata, experiment, time.GetUtcNow(), cancellationToken);
+
+    /// <summary>
+    /// The parent tracking run an Experiment's trial runs nest under (through the trial TrainJobs' parent-run annotation),
+    /// found again by the experiment's uid tag or created. The local control plane and the operator both use it.
+    /// </summary>
+    public static async Task<Run> FindOrCreateParentRunAsync(IMetadataStore metadata, TuningExperiment experiment, DateTimeOffset startTime, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(experiment);
         var trackingName = experiment.Spec.TrialTemplate?.TrialSpec?.Experiment ?? experiment.Metadata.Name!;
-        var tracking = await GetOrCreateTrackingExperimentAsync(trackingName, cancellationToken).ConfigureAwait(false);
+        var tracking = await GetOrCreateTrackingExperimentAsync(metadata, trackingName, cancellationToken).ConfigureAwait(false);
         if (experiment.Metadata.Uid is { Length: > 0 } uid)
         {
             var existing = await metadata.SearchRunsAsync(
@@ -235,7 +244,7 @@ public sealed class ExperimentReconciler(
             new NewRun(
                 tracking.ExperimentId,
                 RunName: name,
-                StartTime: time.GetUtcNow().ToUnixTimeMilliseconds(),
+                StartTime: startTime.ToUnixTimeMilliseconds(),
                 Tags:
                 [
                     new Tag(ExperimentTag, TrainJobReconciler.Key(experiment)),
@@ -247,7 +256,8 @@ public sealed class ExperimentReconciler(
             cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<Tracking.Experiment> GetOrCreateTrackingExperimentAsync(string name, CancellationToken cancellationToken)
+    /// <summary>The tracking experiment named <paramref name="name"/>, created when missing (a concurrent creator's wins).</summary>
+    internal static async Task<Tracking.Experiment> GetOrCreateTrackingExperimentAsync(IMetadataStore metadata, string name, CancellationToken cancellationToken)
     {
         try
         {

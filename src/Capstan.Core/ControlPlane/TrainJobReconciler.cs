@@ -199,23 +199,7 @@ public sealed class TrainJobReconciler(
     {
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(job);
-        var experimentName = job.Spec.Experiment ?? job.Metadata.Name!;
-        Experiment experiment;
-        try
-        {
-            experiment = await metadata.GetExperimentByNameAsync(experimentName, cancellationToken).ConfigureAwait(false);
-        }
-        catch (CapstanException e) when (e.Code == ErrorCode.ResourceDoesNotExist)
-        {
-            try
-            {
-                experiment = await metadata.CreateExperimentAsync(new NewExperiment(experimentName), cancellationToken).ConfigureAwait(false);
-            }
-            catch (CapstanException again) when (again.Code == ErrorCode.ResourceAlreadyExists)
-            {
-                experiment = await metadata.GetExperimentByNameAsync(experimentName, cancellationToken).ConfigureAwait(false);
-            }
-        }
+        var experiment = await ExperimentReconciler.GetOrCreateTrackingExperimentAsync(metadata, job.Spec.Experiment ?? job.Metadata.Name!, cancellationToken).ConfigureAwait(false);
 
         // A pass that created the run but died before writing status.runId finds that run again instead of making another.
         if (job.Metadata.Uid is { Length: > 0 } uid)

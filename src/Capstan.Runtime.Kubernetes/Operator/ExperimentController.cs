@@ -12,6 +12,8 @@ using k8s.Models;
 using Microsoft.Extensions.Logging;
 using Engine = Capstan.Tuning;
 using Metric = Capstan.Core.Tracking.Metric;
+using RunStatus = Capstan.Core.Tracking.RunStatus;
+using RunUpdate = Capstan.Core.Tracking.RunUpdate;
 
 namespace Capstan.Runtime.Kubernetes.Operator;
 
@@ -171,6 +173,21 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             status.Message = "Experiment created";
             status.SetCondition(ExperimentReconciler.ConditionCreated, ConditionStatus.True, "ExperimentCreated", $"Searching with {algorithm.Name}", generation, now);
             await RecordAsync(raw, EventTypes.Normal, "Created", $"Searching with {algorithm.Name}", cancellationToken).ConfigureAwait(false);
+        }
+
+        // The parent run the trials' runs nest under, as locally (the trial TrainJobs carry it in an annotation).
+        if (options.Tracking is { } tracking && status.RunId is null)
+        {
+            try
+            {
+                var parent = await ExperimentReconciler.FindOrCreateParentRunAsync(tracking, experiment, status.StartTime ?? DateTimeOffset.UtcNow, cancellationToken).ConfigureAwait(false);
+                status.RunId = parent.Info.RunId;
+                await RecordAsync(raw, EventTypes.Normal, "RunCreated", $"Parent run {parent.Info.RunId}", cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"No parent run: the Capstan API at {options.Render.ApiUrl} did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
+            }
         }
 
         var objectives = algorithm.Objectives;
@@ -476,6 +493,18 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
         // The status first: a pass that dies after it still knows why the trials ended.
         await WriteStatusAsync(raw, before, experiment, cancellationToken).ConfigureAwait(false);
+        if (options.Tracking is { } tracking && status.RunId is { } parentRunId)
+        {
+            try
+            {
+                await tracking.UpdateRunAsync(parentRunId, new RunUpdate(end.Succeeded ? RunStatus.Finished : RunStatus.Failed, now.ToUnixTimeMilliseconds()), cancellationToken).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"Parent run {parentRunId} not ended: the Capstan API did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         await StopAsync(trials.Where(Stopping), cancellationToken).ConfigureAwait(false);
         await RecordAsync(raw, end.Succeeded ? EventTypes.Normal : EventTypes.Warning, end.Reason, end.Message, cancellationToken).ConfigureAwait(false);
     }

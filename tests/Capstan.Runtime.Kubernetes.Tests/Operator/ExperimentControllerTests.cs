@@ -228,7 +228,7 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Experiment_WithTracking_TrialsThatLogThroughMlflowAndPrintNothingAreObservedFromTheirRuns()
+    public async Task Experiment_WithTracking_TrialRunsNestUnderAParentRunAndMlflowLoggedMetricsAreObserved()
     {
         await using var temp = await TrackingStore.OpenAsync();
         var tracking = temp.Store;
@@ -246,6 +246,12 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         Assert.Equal("Succeeded", result["phase"]!.GetValue<string>());
         var loss = result["observation"]!["metrics"]!.AsArray().Single()!;
         Assert.Equal((0.3, 0.9, 0.3), (loss["min"]!.GetValue<double>(), loss["max"]!.GetValue<double>(), loss["latest"]!.GetValue<double>()));
+
+        // The trial's run nests under the experiment's parent run, which ends with the experiment.
+        var parentRunId = Status("logged")!["runId"]!.GetValue<string>();
+        var trialRun = await tracking.GetRunAsync(runId, TestContext.Current.CancellationToken);
+        Assert.Contains(trialRun.Data.Tags, t => t.Key == "mlflow.parentRunId" && t.Value == parentRunId);
+        Assert.Equal(RunStatus.Finished, (await tracking.GetRunAsync(parentRunId, TestContext.Current.CancellationToken)).Info.Status);
     }
 
     [Fact]
