@@ -19,13 +19,20 @@ namespace Capstan.Runtime.Kubernetes.Operator;
 /// the API server's <c>pods/log</c>. Read when the trial's TrainJob has ended, and the
 /// observation kept in the Experiment's status, so it outlives the pod; read while it runs for early stopping.
 /// </summary>
-internal sealed class TrialMetrics(IKubernetes client)
+internal sealed class TrialMetrics(IKubernetes client, TimeProvider? time = null)
 {
     // Lines are asked for from this much before the newest line seen, then deduplicated by their timestamps: the
     // kubelet counts sinceSeconds on the node's clock, which may run ahead of the operator's.
     private const int ClockSkewSeconds = 10;
 
+    // A cursor nobody has read for this long belongs to a trial that went without a final read (its experiment was
+    // deleted, its pod replaced): dropped, so the operator's memory does not grow with every such trial.
+    private static readonly TimeSpan s_idleCursor = TimeSpan.FromMinutes(30);
+
     private readonly ConcurrentDictionary<string, LogCursor> _cursors = new(StringComparer.Ordinal);
+
+    /// <summary>Running trials whose log is being read incrementally.</summary>
+    internal int CursorCount => _cursors.Count;
 
     /// <summary>
     /// The metrics in <paramref name="names"/> that the trial's rank-0 pod printed so far (all of them once it has
@@ -53,6 +60,8 @@ internal sealed class TrialMetrics(IKubernetes client)
         if (running)
         {
             cursor = _cursors.GetOrAdd(key, static _ => new LogCursor());
+            cursor.LastUsed = (time ?? TimeProvider.System).GetUtcNow();
+            ForgetIdle(cursor.LastUsed);
         }
         else
         {
@@ -94,6 +103,17 @@ internal sealed class TrialMetrics(IKubernetes client)
         return ([.. cursor.Found.Where(m => wanted.Contains(m.Key))], null);
     }
 
+    private void ForgetIdle(DateTimeOffset now)
+    {
+        foreach (var (key, cursor) in _cursors)
+        {
+            if (now - cursor.LastUsed > s_idleCursor)
+            {
+                _cursors.TryRemove(key, out _);
+            }
+        }
+    }
+
     /// <summary>Katib's observation: min, max and latest (by step) of each metric; null when none was printed.</summary>
     public static Observation? Observe(IReadOnlyList<Metric>? found)
     {
@@ -122,6 +142,8 @@ internal sealed class TrialMetrics(IKubernetes client)
         public List<Metric> Found { get; } = [];
 
         public StdoutMetrics Parser { get; } = new();
+
+        public DateTimeOffset LastUsed { get; set; }
 
         public long? Newest { get; private set; }
 

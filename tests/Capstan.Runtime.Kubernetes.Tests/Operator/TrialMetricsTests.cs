@@ -22,6 +22,34 @@ public sealed class TrialMetricsTests : IAsyncLifetime
         ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = TrainJobRenderer.ContainerName, ["image"] = "trainer:1" }) },
     });
 
+    [Fact]
+    public async Task Running_ACursorNobodyReadsFor30Minutes_IsDropped()
+    {
+        CreatePod("gone");
+        CreatePod("live");
+        _server.Objects.SetPodLog("default", "gone-abcde", "loss=1\n");
+        _server.Objects.SetPodLog("default", "live-abcde", "loss=2\n");
+        var clock = new ManualClock();
+        var metrics = new TrialMetrics(_server.CreateClient(), clock);
+        await metrics.ReadAsync("default", "gone", ["loss"], TestContext.Current.CancellationToken, running: true);
+        await metrics.ReadAsync("default", "live", ["loss"], TestContext.Current.CancellationToken, running: true);
+        Assert.Equal(2, metrics.CursorCount);
+
+        // The "gone" trial's experiment was deleted: no final read ever comes; the live one is still polled.
+        clock.Advance(TimeSpan.FromMinutes(31));
+        await metrics.ReadAsync("default", "live", ["loss"], TestContext.Current.CancellationToken, running: true);
+        Assert.Equal(1, metrics.CursorCount);
+    }
+
+    private sealed class ManualClock : TimeProvider
+    {
+        private DateTimeOffset _now = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
+    }
+
     private IEnumerable<ApiRequest> LogReads => _server.Requests.Where(r => r.Path.EndsWith("/log", StringComparison.Ordinal));
 
     [Fact]
