@@ -419,7 +419,7 @@ public static class ServingBenchmark
     {
         using var repository = ServingServer.CreateRepository();
         repository.Load("mlp", "1", ModelSource.FromBytes(mlp), s_mlpOptions);
-        var tracing = new TracingSettings { Endpoint = sink.Endpoint, Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf, Sampler = new OpenTelemetry.Trace.AlwaysOnSampler(), ExportDelay = TimeSpan.FromMilliseconds(200) };
+        var tracing = new Capstan.Core.Observability.TracingSettings { Endpoint = sink.Endpoint, Protocol = Capstan.Core.Observability.OtlpProtocol.HttpProtobuf, Sampler = new Capstan.Core.Observability.TraceSampler("always_on", ParentBased: false), ExportDelay = TimeSpan.FromMilliseconds(200) };
         var app = ServingServer.Build(new ServingOptions { Port = 0, GrpcPort = -1, Tracing = tracing, LogLevel = LogLevel.Warning }, repository);
         await app.StartAsync();
         try

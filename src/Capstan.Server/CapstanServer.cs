@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using Capstan.Core;
 using Capstan.Core.Artifacts;
 using Capstan.Core.ControlPlane;
+using Capstan.Core.Observability;
 using Capstan.Core.Storage;
 using Capstan.Server.Api;
 using Capstan.Server.ControlPlane;
@@ -11,6 +12,7 @@ using Capstan.Server.Health;
 using Capstan.Server.Hosting;
 using Capstan.Server.Metrics;
 using Capstan.Server.Mlflow;
+using Capstan.Shared;
 using Capstan.Store.Artifacts;
 using Capstan.Store.Sqlite;
 using Microsoft.AspNetCore.Builder;
@@ -62,7 +64,7 @@ public static class CapstanServer
         try
         {
             var artifacts = new FolderArtifactStore(home.ArtifactsPath);
-            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null, options.LogLevel);
+            return Build(endpoint, home.Root, metadata, artifacts, ownsStores: true, options.RunControlPlane ? Path.Combine(home.Root, ControlPlaneHosting.RuntimeFolder) : null, options.LogLevel, options.Tracing);
         }
         catch
         {
@@ -84,10 +86,11 @@ public static class CapstanServer
             artifacts,
             ownsStores: false,
             options.Home is null || !options.RunControlPlane ? null : Path.Combine(Path.GetFullPath(options.Home), ControlPlaneHosting.RuntimeFolder),
-            options.LogLevel);
+            options.LogLevel,
+            options.Tracing);
     }
 
-    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot, LogLevel logLevel)
+    private static WebApplication Build(IPEndPoint endpoint, string home, IMetadataStore metadata, IArtifactStore artifacts, bool ownsStores, string? runtimeRoot, LogLevel logLevel, TracingSettings? tracing)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -141,6 +144,16 @@ public static class CapstanServer
 
         builder.Services.AddCapstanApis();
         builder.Services.AddSingleton(services => new ControlPlaneMetrics(services.GetService<IResourceStore>()));
+        if (tracing is not null)
+        {
+            // ASP.NET Core's activities are process-wide: keep this server's requests (its store), not probes or scrapes.
+            CapstanTracing.Add(
+                builder.Services,
+                tracing,
+                "capstan-server",
+                ControlPlaneActivity.SourceName,
+                context => !IsProbe(context.Request.Path) && ReferenceEquals(context.RequestServices.GetService<IMetadataStore>(), metadata));
+        }
 
         var app = builder.Build();
 
@@ -185,6 +198,11 @@ public static class CapstanServer
         services.AddOpenApi();
         return services;
     }
+
+    private static bool IsProbe(PathString path) =>
+        path.StartsWithSegments("/metrics", StringComparison.Ordinal)
+        || path.StartsWithSegments("/healthz", StringComparison.Ordinal)
+        || path.StartsWithSegments("/readyz", StringComparison.Ordinal);
 
     private static IPEndPoint ParseEndpoint(ServerOptions options)
     {

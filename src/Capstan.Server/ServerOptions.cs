@@ -19,4 +19,7 @@ public sealed class ServerOptions
     /// <summary>The least severe log level written by default (configuration such as <c>Logging__LogLevel__Default</c> still wins);
     /// <c>capstan run</c> uses Warning so its output is the job's.</summary>
     public Microsoft.Extensions.Logging.LogLevel LogLevel { get; set; } = Microsoft.Extensions.Logging.LogLevel.Information;
+
+    /// <summary>OTLP trace export of API requests and reconcile passes; null (the default) records none.</summary>
+    public Capstan.Core.Observability.TracingSettings? Tracing { get; set; }
 }

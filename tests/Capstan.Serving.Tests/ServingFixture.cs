@@ -1,3 +1,4 @@
+using Capstan.Core.Observability;
 using Capstan.Serving.Hosting;
 using Capstan.Serving.Models;
 using Microsoft.AspNetCore.Builder;

@@ -1,12 +1,12 @@
 using System.Net;
 using System.Text;
+using Capstan.Core.Observability;
 using Capstan.Serving.Grpc.V2;
 using Capstan.Serving.Hosting;
 using Capstan.Serving.Models;
 using Capstan.Testing;
 using Google.Protobuf;
 using Grpc.Net.Client;
-using OpenTelemetry.Exporter;
 
 namespace Capstan.Serving.Tests;
 
@@ -32,7 +32,7 @@ public sealed class TracingTests
     public async Task Rest_RequestWithTraceparent_ContinuesTheCallersTraceWithServerAndInferenceSpans()
     {
         await using var collector = await OtlpCollector.StartAsync();
-        var tracing = new TracingSettings { Endpoint = collector.HttpEndpoint, Protocol = OtlpExportProtocol.HttpProtobuf, ServiceName = "fraud-model", ExportDelay = TimeSpan.FromMilliseconds(50) };
+        var tracing = new TracingSettings { Endpoint = collector.HttpEndpoint, Protocol = OtlpProtocol.HttpProtobuf, ServiceName = "fraud-model", ExportDelay = TimeSpan.FromMilliseconds(50) };
         await using var host = await ServingHost.StartAsync(LoadMlp, tracing);
 
         const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -92,7 +92,7 @@ public sealed class TracingTests
     public async Task Grpc_ModelInfer_ExportedOverOtlpGrpc_HasTheRpcSpanAndTheInferenceSpan()
     {
         await using var collector = await OtlpCollector.StartAsync();
-        var tracing = new TracingSettings { Endpoint = collector.GrpcEndpoint, Protocol = OtlpExportProtocol.Grpc, ExportDelay = TimeSpan.FromMilliseconds(50) };
+        var tracing = new TracingSettings { Endpoint = collector.GrpcEndpoint, Protocol = OtlpProtocol.Grpc, ExportDelay = TimeSpan.FromMilliseconds(50) };
         await using var host = await ServingHost.StartAsync(LoadMlp, tracing);
         using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
         var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
@@ -124,16 +124,16 @@ public sealed class TracingTests
         // The general endpoint is a base URL for http/protobuf (the default protocol); the traces endpoint is used as given.
         var http = TracingSettings.FromEnvironment(Env(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"), ("OTEL_SERVICE_NAME", "fraud")))!;
         Assert.Equal(new Uri("http://collector:4318/v1/traces"), http.Endpoint);
-        Assert.Equal(OtlpExportProtocol.HttpProtobuf, http.Protocol);
+        Assert.Equal(OtlpProtocol.HttpProtobuf, http.Protocol);
         Assert.Equal("fraud", http.ServiceName);
         Assert.Equal(new Uri("http://c:9/custom"), TracingSettings.FromEnvironment(Env(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://x:1"), ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c:9/custom")))!.Endpoint);
 
         var grpc = TracingSettings.FromEnvironment(Env(("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4317"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=abc"), ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.25"), ("OTEL_BSP_SCHEDULE_DELAY", "200")))!;
         Assert.Equal(new Uri("http://collector:4317"), grpc.Endpoint);
-        Assert.Equal(OtlpExportProtocol.Grpc, grpc.Protocol);
+        Assert.Equal(OtlpProtocol.Grpc, grpc.Protocol);
         Assert.Equal("x-api-key=abc", grpc.Headers);
-        Assert.Contains("0.25", grpc.Sampler.Description, StringComparison.Ordinal);
+        Assert.Equal(new TraceSampler("traceidratio", 0.25), grpc.Sampler);
         Assert.Equal(TimeSpan.FromMilliseconds(200), grpc.ExportDelay);
     }
 

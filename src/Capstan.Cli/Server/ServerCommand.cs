@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Capstan.Core;
+using Capstan.Core.Observability;
 using Capstan.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -32,12 +33,24 @@ public static class ServerCommand
             var home = parse.GetValue(homeOption) is { Length: > 0 } given
                 ? new CapstanHome(Path.GetFullPath(given))
                 : Hosting.Backend.ResolveHome(context);
+            TracingSettings? tracing;
+            try
+            {
+                tracing = TracingSettings.FromEnvironment(context.GetEnvironmentVariable);
+            }
+            catch (InvalidOperationException ex)
+            {
+                CommandAction.Fail(context, ex.Message);
+                return ExitCodes.Usage;
+            }
+
             var options = new ServerOptions
             {
                 Host = parse.GetRequiredValue(host),
                 Port = parse.GetValue(port),
                 Home = home.EnsureCreated().Root,
                 RunControlPlane = !parse.GetValue(noControlPlane),
+                Tracing = tracing,
             };
             WebApplication app;
             try

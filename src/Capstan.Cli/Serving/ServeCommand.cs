@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Capstan.Cli.Hosting;
+using Capstan.Core.Observability;
 using Capstan.Serving.Hosting;
 using Capstan.Serving.Models;
 using Capstan.Serving.Registry;

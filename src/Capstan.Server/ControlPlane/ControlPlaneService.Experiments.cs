@@ -19,6 +19,7 @@ public sealed partial class ControlPlaneService
         }
 
         var loop = new ReconcileLoop<Resource>(
+            TuningExperiment.KindName,
             _options,
             time,
             experiments.ReconcileAsync,
@@ -29,7 +30,7 @@ public sealed partial class ControlPlaneService
             },
             (key, e) => Log.ExperimentReconcileFailed(logger, key, e),
             UnfinishedExperimentsAsync,
-            metrics: controlPlaneMetrics is null ? null : (controlPlaneMetrics, TuningExperiment.KindName));
+            metrics: controlPlaneMetrics);
 
         // One worker: an experiment's pass reads all its trials, and passes of different experiments are short.
         return

@@ -33,6 +33,7 @@ public sealed partial class ControlPlaneService(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var jobs = new ReconcileLoop<TrainJob>(
+            TrainJob.KindName,
             _options,
             time,
             reconciler.ReconcileAsync,
@@ -43,7 +44,7 @@ public sealed partial class ControlPlaneService(
             },
             (key, e) => Log.ReconcileFailed(logger, key, e),
             UnfinishedJobsAsync,
-            metrics: controlPlaneMetrics is null ? null : (controlPlaneMetrics, TrainJob.KindName));
+            metrics: controlPlaneMetrics);
         var metrics = Channel.CreateBounded<WorkloadMetricsReported>(new BoundedChannelOptions(MetricEventCapacity)
         {
             FullMode = BoundedChannelFullMode.Wait,

@@ -28,6 +28,7 @@ public sealed class InferenceServiceController(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var services = new ReconcileLoop<InferenceService>(
+            InferenceService.KindName,
             _options,
             time,
             reconciler.ReconcileAsync,
@@ -38,7 +39,7 @@ public sealed class InferenceServiceController(
             },
             (key, e) => Log.ReconcileFailed(logger, key, e),
             resync: null,
-            metrics: metrics is null ? null : (metrics, InferenceService.KindName));
+            metrics: metrics);
         var runtimeEvents = runtime.WatchAsync(stoppingToken);
         var loops = new List<Task>
         {

@@ -14,13 +14,14 @@ namespace Capstan.Server.ControlPlane;
 /// </summary>
 /// <typeparam name="TDeleted">What a watch's Deleted event carries for the clean-up.</typeparam>
 internal sealed class ReconcileLoop<TDeleted>(
+    string kind,
     ControlPlaneOptions options,
     TimeProvider time,
     Func<string, CancellationToken, Task<ReconcileResult>> reconcile,
     Func<TDeleted, CancellationToken, Task> cleanUpDeleted,
     Action<string, Exception> reconcileFailed,
     Func<CancellationToken, Task<IEnumerable<string>>>? resync = null,
-    (ControlPlaneMetrics Registry, string Kind)? metrics = null)
+    ControlPlaneMetrics? metrics = null)
     where TDeleted : class
 {
     private readonly ReconcileQueue _queue = new(options.QueueCapacity);
@@ -46,7 +47,7 @@ internal sealed class ReconcileLoop<TDeleted>(
     /// <summary>The timer loop and <paramref name="workers"/> workers; they end when <paramref name="cancellationToken"/> is cancelled.</summary>
     public IEnumerable<Task> Run(int workers, CancellationToken cancellationToken)
     {
-        _metrics = metrics is var (registry, kind) ? registry.ForKind(kind, () => _queue.Count) : null;
+        _metrics = metrics?.ForKind(kind, () => _queue.Count);
         yield return TimersAsync(cancellationToken);
         for (var i = 0; i < Math.Max(1, workers); i++)
         {
@@ -90,6 +91,10 @@ internal sealed class ReconcileLoop<TDeleted>(
         {
             var key = await _queue.TakeAsync(cancellationToken).ConfigureAwait(false);
             var started = Stopwatch.GetTimestamp();
+
+            // A span per pass only when a tracer listens; each pass is its own trace.
+            using var activity = ControlPlaneActivity.Source.HasListeners() ? ControlPlaneActivity.Source.StartActivity($"reconcile {kind}", ActivityKind.Internal, parentContext: default) : null;
+            activity?.SetTag("capstan.kind", kind).SetTag("capstan.key", key);
             try
             {
                 TDeleted? deleted;
@@ -105,6 +110,7 @@ internal sealed class ReconcileLoop<TDeleted>(
 
                 var result = await reconcile(key, cancellationToken).ConfigureAwait(false);
                 _metrics?.Succeeded(Stopwatch.GetElapsedTime(started).TotalSeconds, result.RequeueAfter is not null);
+                activity?.SetTag("capstan.result", result.RequeueAfter is null ? "success" : "requeue_after");
                 _failures.Succeeded(key);
                 if (result.RequeueAfter is { } delay)
                 {
@@ -122,6 +128,7 @@ internal sealed class ReconcileLoop<TDeleted>(
                 // other keys and the server carry on. A conflict is routine and not logged.
                 var conflict = e is CapstanException { Code: ErrorCode.Conflict };
                 _metrics?.Failed(Stopwatch.GetElapsedTime(started).TotalSeconds, conflict);
+                activity?.SetTag("capstan.result", conflict ? "conflict" : "error").SetStatus(ActivityStatusCode.Error, e.Message);
                 if (!conflict)
                 {
                     reconcileFailed(key, e);

@@ -1,17 +1,17 @@
 using System.Net;
+using Capstan.Core.Observability;
 using Capstan.Serving.Grpc;
 using Capstan.Serving.Inference;
 using Capstan.Serving.Metrics;
 using Capstan.Serving.Models;
 using Capstan.Serving.Rest;
+using Capstan.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 using Prometheus;
 
 namespace Capstan.Serving.Hosting;
@@ -92,28 +92,14 @@ public static class ServingServer
     /// Spans for every HTTP and gRPC request (W3C traceparent from the caller continues its trace) and the server's own
     /// inference and model-load spans, batched to an OTLP collector. Scrapes and health probes make no spans.
     /// </summary>
-    private static void AddTracing(IServiceCollection services, TracingSettings tracing, ModelRepository repository)
-    {
-        services.AddOpenTelemetry()
-            .ConfigureResource(resource => resource.AddService(tracing.ServiceName, serviceVersion: typeof(ServingServer).Assembly.GetName().Version?.ToString()))
-            .WithTracing(traces => traces
-                .SetSampler(tracing.Sampler)
-                .AddSource(ServingActivity.SourceName)
-                // ASP.NET Core's activities are process-wide: keep this server's requests, not another app's in the same process.
-                .AddAspNetCoreInstrumentation(aspNet => aspNet.Filter = context =>
-                    !IsProbe(context.Request.Path) && ReferenceEquals(context.RequestServices.GetService<ModelRepository>(), repository))
-                .AddOtlpExporter(otlp =>
-                {
-                    otlp.Endpoint = tracing.Endpoint;
-                    otlp.Protocol = tracing.Protocol;
-                    if (tracing.Headers is not null)
-                    {
-                        otlp.Headers = tracing.Headers;
-                    }
-
-                    otlp.BatchExportProcessorOptions.ScheduledDelayMilliseconds = (int)tracing.ExportDelay.TotalMilliseconds;
-                }));
-    }
+    // ASP.NET Core's activities are process-wide: keep this server's requests, not another app's in the same process.
+    private static void AddTracing(IServiceCollection services, TracingSettings tracing, ModelRepository repository) =>
+        CapstanTracing.Add(
+            services,
+            tracing,
+            "capstan-serving",
+            ServingActivity.SourceName,
+            context => !IsProbe(context.Request.Path) && ReferenceEquals(context.RequestServices.GetService<ModelRepository>(), repository));
 
     private static bool IsProbe(PathString path) =>
         path.StartsWithSegments("/metrics", StringComparison.Ordinal) || path.StartsWithSegments("/v2/health", StringComparison.Ordinal);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using Capstan.Core.ControlPlane;
 using Capstan.Core.Resources;
@@ -28,22 +27,8 @@ public sealed class ControlPlaneMetricsTests
         await using var app = await CapstanServer.BuildAsync(new ServerOptions { Host = "127.0.0.1", Port = 0, Home = home.Root, LogLevel = Microsoft.Extensions.Logging.LogLevel.Warning }, Ct);
         await app.StartAsync(Ct);
         var resources = app.Services.GetRequiredService<IResourceStore>();
-        await resources.CreateAsync(ResourceLoader.Load("""
-            apiVersion: capstan.dev/v1alpha1
-            kind: TrainJob
-            metadata:
-              name: hello
-            spec:
-              command: ["/bin/sh", "-c"]
-              args: ["echo loss=0.5"]
-            """, "job.yaml").Single(), Ct);
+        await HelloJob.RunAsync(resources, Ct);
         using var http = new HttpClient { BaseAddress = new Uri(app.Urls.Single()) };
-        var clock = Stopwatch.StartNew();
-        while ((await resources.GetAsync<TrainJob>("default", "hello", Ct)).Status?.Phase != TrainJobPhase.Succeeded)
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), "the job did not succeed");
-            await Task.Delay(100, Ct);
-        }
 
         Assert.Contains("hello", await http.GetStringAsync("/api/v1/namespaces/default/trainjobs/hello", Ct), StringComparison.Ordinal);
         var text = await http.GetStringAsync("/metrics", Ct);

@@ -1,8 +1,25 @@
 using System.Globalization;
-using OpenTelemetry.Exporter;
-using OpenTelemetry.Trace;
 
-namespace Capstan.Serving.Hosting;
+namespace Capstan.Core.Observability;
+
+/// <summary>How spans travel to the collector (OTEL_EXPORTER_OTLP_PROTOCOL).</summary>
+public enum OtlpProtocol
+{
+    /// <summary><c>http/protobuf</c>: the specification's default, port 4318.</summary>
+    HttpProtobuf,
+
+    /// <summary><c>grpc</c>: port 4317.</summary>
+    Grpc,
+}
+
+/// <summary>
+/// Which traces are recorded (OTEL_TRACES_SAMPLER): always_on, always_off or traceidratio with <see cref="Ratio"/>,
+/// and whether a caller's sampling decision is followed (the parentbased_ forms, the default).
+/// </summary>
+public sealed record TraceSampler(string Root, double Ratio = 1, bool ParentBased = true)
+{
+    public static TraceSampler Default { get; } = new("always_on");
+}
 
 /// <summary>
 /// Where the server sends its traces over OTLP, read from OpenTelemetry's standard environment
@@ -15,16 +32,16 @@ public sealed record TracingSettings
     public required Uri Endpoint { get; init; }
 
     /// <summary>http/protobuf (the specification's default, port 4318) or grpc (port 4317).</summary>
-    public OtlpExportProtocol Protocol { get; init; } = OtlpExportProtocol.HttpProtobuf;
+    public OtlpProtocol Protocol { get; init; } = OtlpProtocol.HttpProtobuf;
 
-    /// <summary>The resource's <c>service.name</c>.</summary>
-    public string ServiceName { get; init; } = "capstan-serving";
+    /// <summary>The resource's <c>service.name</c>; null leaves it to the program (capstan-serving, capstan-server).</summary>
+    public string? ServiceName { get; init; }
 
     /// <summary>Extra request headers for the collector (an API key, say): sent, never logged.</summary>
     public string? Headers { get; init; }
 
     /// <summary>Which traces are recorded; by default every trace whose caller did not say otherwise.</summary>
-    public Sampler Sampler { get; init; } = new ParentBasedSampler(new AlwaysOnSampler());
+    public TraceSampler Sampler { get; init; } = TraceSampler.Default;
 
     /// <summary>How long finished spans wait to be sent in one batch.</summary>
     public TimeSpan ExportDelay { get; init; } = TimeSpan.FromSeconds(5);
@@ -57,8 +74,8 @@ public sealed record TracingSettings
 
         var protocol = (Get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") ?? Get("OTEL_EXPORTER_OTLP_PROTOCOL"))?.ToLowerInvariant() switch
         {
-            null or "http/protobuf" => OtlpExportProtocol.HttpProtobuf,
-            "grpc" => OtlpExportProtocol.Grpc,
+            null or "http/protobuf" => OtlpProtocol.HttpProtobuf,
+            "grpc" => OtlpProtocol.Grpc,
             var other => throw new InvalidOperationException($"OTEL_EXPORTER_OTLP_PROTOCOL '{other}' is not supported: use http/protobuf or grpc."),
         };
 
@@ -71,7 +88,7 @@ public sealed record TracingSettings
         else if (Get("OTEL_EXPORTER_OTLP_ENDPOINT") is { } general)
         {
             endpoint = ParseUri("OTEL_EXPORTER_OTLP_ENDPOINT", general);
-            if (protocol == OtlpExportProtocol.HttpProtobuf)
+            if (protocol == OtlpProtocol.HttpProtobuf)
             {
                 endpoint = new Uri(endpoint.AbsoluteUri.TrimEnd('/') + "/v1/traces");
             }
@@ -111,7 +128,7 @@ public sealed record TracingSettings
             ? uri
             : throw new InvalidOperationException($"{name} '{value}' is not an http:// or https:// URL.");
 
-    private static Sampler ParseSampler(string? name, string? argument)
+    private static TraceSampler ParseSampler(string? name, string? argument)
     {
         double Ratio()
         {
@@ -127,12 +144,12 @@ public sealed record TracingSettings
 
         return name?.ToLowerInvariant() switch
         {
-            null or "parentbased_always_on" => new ParentBasedSampler(new AlwaysOnSampler()),
-            "parentbased_always_off" => new ParentBasedSampler(new AlwaysOffSampler()),
-            "parentbased_traceidratio" => new ParentBasedSampler(new TraceIdRatioBasedSampler(Ratio())),
-            "always_on" => new AlwaysOnSampler(),
-            "always_off" => new AlwaysOffSampler(),
-            "traceidratio" => new TraceIdRatioBasedSampler(Ratio()),
+            null or "parentbased_always_on" => TraceSampler.Default,
+            "parentbased_always_off" => new TraceSampler("always_off"),
+            "parentbased_traceidratio" => new TraceSampler("traceidratio", Ratio()),
+            "always_on" => new TraceSampler("always_on", ParentBased: false),
+            "always_off" => new TraceSampler("always_off", ParentBased: false),
+            "traceidratio" => new TraceSampler("traceidratio", Ratio(), ParentBased: false),
             var other => throw new InvalidOperationException(
                 $"OTEL_TRACES_SAMPLER '{other}' is not supported: use always_on, always_off, traceidratio or their parentbased_ forms."),
         };
