@@ -50,6 +50,7 @@ public sealed class TrainJobRendererTests
         Assert.Equal("3", Env(container, "CAPSTAN_PARAM_EPOCHS"));
         Assert.Equal(RenderOptions.DefaultApiUrl, Env(container, "CAPSTAN_URL"));
         Assert.Equal(RenderOptions.DefaultApiUrl, Env(container, "MLFLOW_TRACKING_URI"));
+        Assert.Equal(objects.Job.Metadata.Name, Env(container, "OTEL_SERVICE_NAME"));
         Assert.Equal(container.Env.Count, container.Env.Select(e => e.Name).Distinct().Count());
     }
 

@@ -28,6 +28,9 @@ public sealed class TrainJobWorkloadsTests
         Assert.Equal("0.1", workload.Environment["CAPSTAN_PARAM_LR"]);
         Assert.Equal("32", workload.Environment["CAPSTAN_PARAM_BATCH_SIZE"]);
         Assert.Equal("r1", workload.Environment["MLFLOW_RUN_ID"]);
+        Assert.Equal("train", workload.Environment["OTEL_SERVICE_NAME"]);
+        job.Spec.Env = [new V1EnvVar { Name = "OTEL_SERVICE_NAME", Value = "trainer" }];
+        Assert.Equal("trainer", TrainJobWorkloads.ToWorkload(job, 2, new Dictionary<string, string>()).Environment["OTEL_SERVICE_NAME"]);
         Assert.Equal((2, 1, 7, 60L), (workload.Replicas, workload.NprocPerNode, workload.Priority, workload.ActiveDeadlineSeconds!.Value));
     }
 

@@ -48,7 +48,12 @@ public static class TrainJobWorkloads
         }
 
         var parameters = new Dictionary<string, string>(spec.Params ?? new Dictionary<string, string>(), StringComparer.Ordinal);
-        var environment = new Dictionary<string, string>(ParamSubstitution.Environment(parameters), StringComparer.Ordinal);
+        var environment = new Dictionary<string, string>(ParamSubstitution.Environment(parameters), StringComparer.Ordinal)
+        {
+            // Training code that sends OpenTelemetry traces is named after its job (the control plane's own name is
+            // inherited otherwise); the job's env can name it differently.
+            ["OTEL_SERVICE_NAME"] = name ?? "trainjob",
+        };
         foreach (var variable in spec.Env ?? [])
         {
             if (variable.ValueFrom is not null)

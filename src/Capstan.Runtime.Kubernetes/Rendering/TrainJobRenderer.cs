@@ -220,6 +220,9 @@ public static class TrainJobRenderer
         var env = new EnvironmentList();
         // Output reaches `kubectl logs` as it is printed, as Kubeflow's operator arranges for Python.
         env.Set("PYTHONUNBUFFERED", "1");
+
+        // Training code that sends OpenTelemetry traces is named after its TrainJob unless spec.env names it.
+        env.Set("OTEL_SERVICE_NAME", job.Metadata.Name!);
         foreach (var (key, value) in ParamSubstitution.Environment(spec.Params ?? new Dictionary<string, string>()))
         {
             env.Set(key, value);
