@@ -226,7 +226,7 @@ public sealed class ExperimentReconciler(
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(experiment);
         var trackingName = experiment.Spec.TrialTemplate?.TrialSpec?.Experiment ?? experiment.Metadata.Name!;
-        var tracking = await GetOrCreateTrackingExperimentAsync(metadata, trackingName, cancellationToken).ConfigureAwait(false);
+        var tracking = await metadata.GetOrCreateExperimentAsync(trackingName, cancellationToken: cancellationToken).ConfigureAwait(false);
         if (experiment.Metadata.Uid is { Length: > 0 } uid)
         {
             var existing = await metadata.SearchRunsAsync(
@@ -254,26 +254,6 @@ public sealed class ExperimentReconciler(
                     new Tag("capstan.experiment.objective", string.Join(", ", TuningSearch.Objectives(spec).Select(o => $"{o.Direction.ToString().ToLowerInvariant()} {o.Name}"))),
                 ]),
             cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>The tracking experiment named <paramref name="name"/>, created when missing (a concurrent creator's wins).</summary>
-    internal static async Task<Tracking.Experiment> GetOrCreateTrackingExperimentAsync(IMetadataStore metadata, string name, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await metadata.GetExperimentByNameAsync(name, cancellationToken).ConfigureAwait(false);
-        }
-        catch (CapstanException e) when (e.Code == ErrorCode.ResourceDoesNotExist)
-        {
-            try
-            {
-                return await metadata.CreateExperimentAsync(new NewExperiment(name), cancellationToken).ConfigureAwait(false);
-            }
-            catch (CapstanException again) when (again.Code == ErrorCode.ResourceAlreadyExists)
-            {
-                return await metadata.GetExperimentByNameAsync(name, cancellationToken).ConfigureAwait(false);
-            }
-        }
     }
 
     /// <summary>The trials: every TrainJob with the experiment's label, and the recorded ones whose TrainJob is gone.</summary>

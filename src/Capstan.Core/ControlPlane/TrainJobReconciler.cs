@@ -199,7 +199,7 @@ public sealed class TrainJobReconciler(
     {
         ArgumentNullException.ThrowIfNull(metadata);
         ArgumentNullException.ThrowIfNull(job);
-        var experiment = await ExperimentReconciler.GetOrCreateTrackingExperimentAsync(metadata, job.Spec.Experiment ?? job.Metadata.Name!, cancellationToken).ConfigureAwait(false);
+        var experiment = await metadata.GetOrCreateExperimentAsync(job.Spec.Experiment ?? job.Metadata.Name!, cancellationToken: cancellationToken).ConfigureAwait(false);
 
         // A pass that created the run but died before writing status.runId finds that run again instead of making another.
         if (job.Metadata.Uid is { Length: > 0 } uid)

@@ -94,6 +94,9 @@ public sealed class InferRequest : IDisposable
     /// <summary>Empty: every output of the model.</summary>
     public List<RequestedOutput> Outputs { get; } = [];
 
+    /// <summary>The rows a batch would count for this request: its first input's dimension 0, else 1.</summary>
+    internal long Rows => Inputs.Count > 0 && Inputs[0].Shape.Length > 0 ? Inputs[0].Shape[0] : 1;
+
     /// <summary>The input named <paramref name="name"/>, or null (a loop, not a capturing lambda: this is on every request's path).</summary>
     internal static InferTensor? FindInput(List<InferTensor> inputs, string name)
     {

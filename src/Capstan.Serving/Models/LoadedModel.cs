@@ -137,8 +137,7 @@ public sealed class LoadedModel
         var ended = Stopwatch.GetTimestamp();
         (_succeeded ??= _metrics.Requests.WithLabels(Metadata.Name, Metadata.Version, "success")).Inc();
         (_latency ??= _metrics.Latency.WithLabels(Metadata.Name, Metadata.Version)).Observe(Stopwatch.GetElapsedTime(started, ended).TotalSeconds);
-        var rows = _rowsAreDimensionZero && request.Inputs.Count > 0 && request.Inputs[0].Shape.Length > 0 ? request.Inputs[0].Shape[0] : 1;
-        Statistics.RecordSuccess(rows, ended - started, response.Timing, ended);
+        Statistics.RecordSuccess(_rowsAreDimensionZero ? request.Rows : 1, ended - started, response.Timing, ended);
     }
 
     /// <summary>A request this version failed (not one for a model that is not loaded), for the statistics extension.</summary>

@@ -79,7 +79,7 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
             try
             {
                 var response = _model.Run([request], _model.SharedRunOptions)[0];
-                _batchSize.Observe(RowsOf(request));
+                _batchSize.Observe(request.Rows);
                 return Task.FromResult(response);
             }
             finally
@@ -103,7 +103,7 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
             {
                 // The queued item holds its own reference, so a timed-out caller cannot let the session go under it.
                 _model.TryAcquire();
-                pending = new PendingInference(request, RowsOf(request));
+                pending = new PendingInference(request, request.Rows);
                 _queue.Enqueue(pending);
                 if (!_running)
                 {
@@ -135,7 +135,7 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
         try
         {
             var response = RunWatched([request])[0];
-            _batchSize.Observe(RowsOf(request));
+            _batchSize.Observe(request.Rows);
             return response;
         }
         finally
@@ -186,9 +186,6 @@ internal sealed class ModelBatcher : IThreadPoolWorkItem
 
     private InferenceException TimedOut() =>
         new(InferenceErrorKind.Timeout, $"Model '{_model.Metadata.Name}' did not answer within {_model.Options.RequestTimeout.TotalMilliseconds:0} ms.");
-
-    private static long RowsOf(InferRequest request) =>
-        request.Inputs.Count > 0 && request.Inputs[0].Shape.Length > 0 ? request.Inputs[0].Shape[0] : 1;
 
     /// <summary>The runner: drains the queue batch by batch, then gives the model back to the next caller.</summary>
     void IThreadPoolWorkItem.Execute()

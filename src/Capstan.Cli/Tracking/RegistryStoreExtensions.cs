@@ -5,22 +5,9 @@ using Capstan.Core.Tracking;
 
 namespace Capstan.Cli.Tracking;
 
-/// <summary>The get-or-create steps commands that train (quickstart, train) take on a store.</summary>
-public static class MetadataStoreExtensions
+/// <summary>The registry step commands that train (quickstart, train) take on a store; experiments: <see cref="Core.Storage.MetadataStoreExtensions"/>.</summary>
+public static class RegistryStoreExtensions
 {
-    public static async Task<Experiment> GetOrCreateExperimentAsync(this IMetadataStore store, string name, IReadOnlyList<Tag>? tags, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(store);
-        try
-        {
-            return await store.GetExperimentByNameAsync(name, cancellationToken);
-        }
-        catch (CapstanException ex) when (ex.Code == ErrorCode.ResourceDoesNotExist)
-        {
-            return await store.CreateExperimentAsync(new NewExperiment(name, Tags: tags), cancellationToken);
-        }
-    }
-
     /// <summary>
     /// Adds a version to the registered model (creating the model the first time), points
     /// <paramref name="alias"/> at it when given, and returns the version as stored.
