@@ -140,6 +140,14 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
                 // Ended on an invalid spec: it never created a trial.
             }
 
+            // The parent run is still ended if the API was down when the experiment finished.
+            if (TrackedRun.EndPending(status))
+            {
+                var retry = await EndParentRunAsync(raw, experiment, pending: true, cancellationToken).ConfigureAwait(false);
+                await WriteStatusAsync(raw, before, experiment, cancellationToken).ConfigureAwait(false);
+                return retry;
+            }
+
             return null;
         }
 
@@ -150,8 +158,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             var errors = ResourceValidation.Validate(experiment, "experiment");
             if (errors.Count > 0)
             {
-                await FinishAsync(raw, experiment, [], new ExperimentEnd(false, ExperimentReconciler.ReasonInvalidSpec, string.Join("; ", errors.Select(e => $"{e.FieldPath}: {e.Message}"))), cancellationToken).ConfigureAwait(false);
-                return null;
+                return await FinishAsync(raw, experiment, [], new ExperimentEnd(false, ExperimentReconciler.ReasonInvalidSpec, string.Join("; ", errors.Select(e => $"{e.FieldPath}: {e.Message}"))), cancellationToken).ConfigureAwait(false);
             }
 
             algorithm = TuningSearch.Algorithm(experiment);
@@ -159,8 +166,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         }
         catch (Engine.TuningSpecException e)
         {
-            await FinishAsync(raw, experiment, [], new ExperimentEnd(false, ExperimentReconciler.ReasonInvalidSpec, e.Message), cancellationToken).ConfigureAwait(false);
-            return null;
+            return await FinishAsync(raw, experiment, [], new ExperimentEnd(false, ExperimentReconciler.ReasonInvalidSpec, e.Message), cancellationToken).ConfigureAwait(false);
         }
 
         var generation = experiment.Metadata.Generation;
@@ -216,8 +222,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         var active = counts.Pending + counts.Running + trials.Count(Stopping);
         if (ExperimentProgress.Ending(experiment.Spec, objectives, results, active) is { } end)
         {
-            await FinishAsync(raw, experiment, trials, end, cancellationToken).ConfigureAwait(false);
-            return null;
+            return await FinishAsync(raw, experiment, trials, end, cancellationToken).ConfigureAwait(false);
         }
 
         var room = ExperimentProgress.Room(experiment.Spec, active, trials.Count);
@@ -239,8 +244,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
             if (batch.Exhausted && batch.Suggestions.Count == 0 && active == 0)
             {
-                await FinishAsync(raw, experiment, trials, ExperimentProgress.Exhausted([.. trials.Select(t => t.Result)]), cancellationToken).ConfigureAwait(false);
-                return null;
+                return await FinishAsync(raw, experiment, trials, ExperimentProgress.Exhausted([.. trials.Select(t => t.Result)]), cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -471,7 +475,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
     }
 
     /// <summary>Ends the experiment: what still runs is stopped (its TrainJob deleted, so its Job and pods go) and counted as Killed.</summary>
-    private async Task FinishAsync(JsonObject raw, TuningExperiment experiment, List<ExperimentTrial> trials, ExperimentEnd end, CancellationToken cancellationToken)
+    private async Task<TimeSpan?> FinishAsync(JsonObject raw, TuningExperiment experiment, List<ExperimentTrial> trials, ExperimentEnd end, CancellationToken cancellationToken)
     {
         var before = Snapshot(raw);
         foreach (var trial in trials.Where(t => t.Result.Phase is TrialPhase.Pending or TrialPhase.Running))
@@ -491,22 +495,39 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         status.SetCondition(ExperimentReconciler.ConditionRunning, ConditionStatus.False, end.Reason, end.Message, generation, now);
         status.SetCondition(end.Succeeded ? ExperimentReconciler.ConditionSucceeded : ExperimentReconciler.ConditionFailed, ConditionStatus.True, end.Reason, end.Message, generation, now);
 
-        // The status first: a pass that dies after it still knows why the trials ended.
+        // The parent run ends (RunEnded says whether it could), then the status is written before anything is stopped: a pass
+        // that dies after it still knows why the trials ended.
+        var retry = await EndParentRunAsync(raw, experiment, pending: false, cancellationToken).ConfigureAwait(false);
         await WriteStatusAsync(raw, before, experiment, cancellationToken).ConfigureAwait(false);
-        if (options.Tracking is { } tracking && status.RunId is { } parentRunId)
-        {
-            try
-            {
-                await tracking.UpdateRunAsync(parentRunId, new RunUpdate(end.Succeeded ? RunStatus.Finished : RunStatus.Failed, now.ToUnixTimeMilliseconds()), cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpRequestException e)
-            {
-                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"Parent run {parentRunId} not ended: the Capstan API did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
-            }
-        }
-
         await StopAsync(trials.Where(Stopping), cancellationToken).ConfigureAwait(false);
         await RecordAsync(raw, end.Succeeded ? EventTypes.Normal : EventTypes.Warning, end.Reason, end.Message, cancellationToken).ConfigureAwait(false);
+        return retry;
+    }
+
+    /// <summary>
+    /// Ends the parent tracking run of a finished experiment at its completion time, setting RunEnded in its status (not written
+    /// here); returns when to try again when the API did not answer, else null. <paramref name="pending"/>: an earlier pass failed.
+    /// </summary>
+    private async Task<TimeSpan?> EndParentRunAsync(JsonObject raw, TuningExperiment experiment, bool pending, CancellationToken cancellationToken)
+    {
+        var status = experiment.Status!;
+        if (options.Tracking is not { } tracking || status.RunId is not { } parentRunId)
+        {
+            return null;
+        }
+
+        var error = await TrackedRun.EndAsync(tracking, parentRunId, status.Phase == ExperimentPhase.Succeeded, status.CompletionTime ?? DateTimeOffset.UtcNow, status, experiment.Metadata.Generation, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            return null;
+        }
+
+        if (!pending)
+        {
+            await RecordAsync(raw, EventTypes.Warning, TrackedRun.ReasonTrackingUnavailable, $"Parent run {parentRunId} not ended: the Capstan API did not answer ({error}); retrying every {options.RetryMaxDelay.TotalSeconds:0.#} s", cancellationToken).ConfigureAwait(false);
+        }
+
+        return options.RetryMaxDelay;
     }
 
     private static IReadOnlyList<Engine.Objective> SafeObjectives(ExperimentSpec spec)

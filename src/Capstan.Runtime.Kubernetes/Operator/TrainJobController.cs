@@ -115,15 +115,17 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         if (job is null && finished)
         {
             // A finished TrainJob is not run again: not when its Job is gone, not when its spec changed.
+            // Its run is still ended if the API was down when it finished. An unchanged status is not written.
+            var kept = Copy(previous!);
+            var retry = await EndRunAsync(raw, previous, kept, finished, cancellationToken).ConfigureAwait(false);
             if (previous!.ObservedGeneration != generation)
             {
                 await RecordAsync(raw, EventTypes.Normal, "NotRerun", $"The TrainJob has {previous.Phase!.Value.ToString().ToLowerInvariant()}; its changed spec is not run again. Delete and apply it to run it anew.", cancellationToken).ConfigureAwait(false);
-                var kept = Copy(previous);
                 kept.ObservedGeneration = generation;
-                await WriteStatusAsync(raw, kept, cancellationToken).ConfigureAwait(false);
             }
 
-            return null;
+            await WriteStatusAsync(raw, kept, cancellationToken).ConfigureAwait(false);
+            return retry;
         }
 
         // The run comes first, so the Job's pods get MLFLOW_RUN_ID; found again by its uid tag if an earlier pass made it,
@@ -177,20 +179,7 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
 
         var status = Mirror(trainJob, job, previous);
         status.RunId ??= runId;
-        if (status.RunId is { } ended && options.Tracking is { } store && status.Phase is TrainJobPhase.Succeeded or TrainJobPhase.Failed && !finished)
-        {
-            // The run ends with the TrainJob, at the Job's completion time, as the local control plane ends it.
-            var end = (status.CompletionTime ?? DateTimeOffset.UtcNow).ToUnixTimeMilliseconds();
-            try
-            {
-                await store.UpdateRunAsync(ended, new RunUpdate(status.Phase == TrainJobPhase.Succeeded ? RunStatus.Finished : RunStatus.Failed, end), cancellationToken).ConfigureAwait(false);
-            }
-            catch (HttpRequestException e)
-            {
-                await RecordAsync(raw, EventTypes.Warning, "TrackingUnavailable", $"Run {ended} not ended: the Capstan API at {options.Render.ApiUrl} did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
-            }
-        }
-
+        var runRetry = await EndRunAsync(raw, previous, status, finished, cancellationToken).ConfigureAwait(false);
         if (status.Phase != previous?.Phase)
         {
             var (type, reason, text) = PhaseEvent(status, job);
@@ -198,7 +187,40 @@ public sealed class TrainJobController(IKubernetes client, OperatorOptions optio
         }
 
         await WriteStatusAsync(raw, status, cancellationToken).ConfigureAwait(false);
-        return null;
+        return runRetry;
+    }
+
+    /// <summary>
+    /// Ends the tracking run with the TrainJob, at the Job's completion time as the local control plane ends it: on the pass that
+    /// sees it finish, and on later passes while the RunEnded condition says the API did not answer. Carries that condition into
+    /// <paramref name="status"/> (the mirror of the Job does not have it); returns when to try again, or null.
+    /// </summary>
+    private async Task<TimeSpan?> EndRunAsync(JsonObject raw, TrainJobStatus? previous, TrainJobStatus status, bool wasFinished, CancellationToken cancellationToken)
+    {
+        var pending = TrackedRun.EndPending(previous);
+        if (previous?.Conditions?.FirstOrDefault(c => c.Type == TrackedRun.ConditionRunEnded) is { } carried && status.Conditions?.Any(c => c.Type == TrackedRun.ConditionRunEnded) != true)
+        {
+            (status.Conditions ??= []).Add(carried);
+        }
+
+        var due = !wasFinished || pending;
+        if (status.RunId is not { } runId || options.Tracking is not { } store || status.Phase is not (TrainJobPhase.Succeeded or TrainJobPhase.Failed) || !due)
+        {
+            return null;
+        }
+
+        var error = await TrackedRun.EndAsync(store, runId, status.Phase == TrainJobPhase.Succeeded, status.CompletionTime ?? DateTimeOffset.UtcNow, status, status.ObservedGeneration, cancellationToken).ConfigureAwait(false);
+        if (error is null)
+        {
+            return null;
+        }
+
+        if (!pending)
+        {
+            await RecordAsync(raw, EventTypes.Warning, TrackedRun.ReasonTrackingUnavailable, $"Run {runId} not ended: the Capstan API at {options.Render.ApiUrl} did not answer ({error}); retrying every {options.RetryMaxDelay.TotalSeconds:0.#} s", cancellationToken).ConfigureAwait(false);
+        }
+
+        return options.RetryMaxDelay;
     }
 
     private async Task<V1Job?> ReadJobAsync(string ns, string name, CancellationToken cancellationToken)

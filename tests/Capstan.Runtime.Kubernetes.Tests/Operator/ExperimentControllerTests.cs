@@ -255,6 +255,40 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Experiment_TrackingApiDownWhenItEnds_TheParentRunIsEndedOnceTheApiAnswers()
+    {
+        await using var temp = await TrackingStore.OpenAsync();
+        var (tracking, outage) = TrackingOutage.Wrap(temp.Store);
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = tracking });
+        CreateExperiment("outage", parallel: 1, max: 1);
+        await WaitForAsync(() => TrialNames().Count == 1, "a trial");
+        await WaitForAsync(() => Status("outage")?["runId"] is not null, "the parent run");
+        var parentRunId = Status("outage")!["runId"]!.GetValue<string>();
+
+        // The API goes down before the trial and then the experiment end: neither run can be ended.
+        await WaitForAsync(() => _cluster.TryTrainJob("outage-trial-1")?["status"]?["runId"] is not null, "the trial's run");
+        var trialRunId = _cluster.TrainJob("outage-trial-1")["status"]!["runId"]!.GetValue<string>();
+        outage.Down = true;
+        await CompleteTrialAsync("outage-trial-1", log: "loss=0.25\n");
+        await WaitForAsync(() => Phase("outage") == "Succeeded", "the experiment to succeed", onTimeout: () => Status("outage")?.ToJsonString() ?? "no status");
+        await WaitForAsync(() => RunEnded()?["reason"]?.GetValue<string>() == "TrackingUnavailable", "RunEnded False");
+        Assert.Equal(RunStatus.Running, (await temp.Store.GetRunAsync(parentRunId, TestContext.Current.CancellationToken)).Info.Status);
+        Assert.Equal(RunStatus.Running, (await temp.Store.GetRunAsync(trialRunId, TestContext.Current.CancellationToken)).Info.Status);
+        var refused = outage.RefusedUpdates;
+        await WaitForAsync(() => outage.RefusedUpdates >= refused + 2, "retries");
+
+        outage.Down = false;
+        await WaitForAsync(() => RunEnded()?["status"]?.GetValue<string>() == "True", "RunEnded True");
+        var parent = await temp.Store.GetRunAsync(parentRunId, TestContext.Current.CancellationToken);
+        Assert.Equal(RunStatus.Finished, parent.Info.Status);
+        Assert.Equal(Status("outage")!["completionTime"]!.GetValue<DateTimeOffset>().ToUnixTimeMilliseconds(), parent.Info.EndTime);
+        await WaitForAsync(async () => (await temp.Store.GetRunAsync(trialRunId, TestContext.Current.CancellationToken)).Info.Status == RunStatus.Finished, "the trial's run to end");
+        Assert.Single(await ExperimentEventsAsync("outage"), e => e.Type == "Warning" && e.Reason == "TrackingUnavailable");
+
+        JsonNode? RunEnded() => Status("outage")?["conditions"]?.AsArray().FirstOrDefault(c => c!["type"]!.GetValue<string>() == "RunEnded");
+    }
+
+    [Fact]
     public async Task Experiment_MedianStop_StopsATrialWorseThanTheMedianAndRunsAnother()
     {
         await _cluster.StartOperatorAsync(FastOptions("op-a") with { ExperimentPollInterval = TimeSpan.FromMilliseconds(100) });

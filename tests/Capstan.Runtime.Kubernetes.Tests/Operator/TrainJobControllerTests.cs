@@ -115,6 +115,47 @@ public sealed class TrainJobControllerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TrainJob_TrackingApiDownWhenItFinishes_TheRunIsEndedOnceTheApiAnswersEvenAfterARestart()
+    {
+        await using var temp = await TrackingStore.OpenAsync();
+        var (tracking, outage) = TrackingOutage.Wrap(temp.Store);
+        var first = await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = tracking });
+        await _cluster.CreateTrainJobAsync("late", new JsonObject { ["image"] = "trainer:1" });
+        await WaitForAsync(() => _cluster.TryTrainJob("late")?["status"]?["runId"] is not null, "status.runId");
+        var runId = _cluster.TrainJob("late")["status"]!["runId"]!.GetValue<string>();
+
+        outage.Down = true;
+        var finishedAt = DateTime.UtcNow.AddSeconds(-30);
+        await _cluster.SetJobStatusAsync("late", s =>
+        {
+            s.Succeeded = 1;
+            s.CompletionTime = finishedAt;
+            s.Conditions = [Condition("SuccessCriteriaMet"), Condition("Complete")];
+        });
+        await WaitForAsync(() => RunEnded("late")?["reason"]?.GetValue<string>() == "TrackingUnavailable", "RunEnded False");
+        Assert.Equal("Succeeded", _cluster.Phase("late"));
+        Assert.Equal("False", RunEnded("late")!["status"]!.GetValue<string>());
+        Assert.Equal(RunStatus.Running, (await temp.Store.GetRunAsync(runId, TestContext.Current.CancellationToken)).Info.Status);
+
+        // It keeps trying while the API is down (RetryMaxDelay is 1 s here), with one Warning, not one per try.
+        await WaitForAsync(() => outage.RefusedUpdates >= 3, "retries");
+        Assert.Single(await _cluster.EventsAsync("late"), e => e.Type == "Warning" && e.Reason == "TrackingUnavailable" && e.Message.Contains(runId, StringComparison.Ordinal));
+
+        // A new operator (the old one gone) finds the run still open in the status and ends it once the API answers.
+        await _cluster.StopAsync(first);
+        outage.Down = false;
+        await _cluster.StartOperatorAsync(FastOptions("op-b") with { Tracking = tracking });
+        await WaitForAsync(() => RunEnded("late")?["status"]?.GetValue<string>() == "True", "RunEnded True");
+        var run = await temp.Store.GetRunAsync(runId, TestContext.Current.CancellationToken);
+        Assert.Equal(RunStatus.Finished, run.Info.Status);
+        Assert.Equal(new DateTimeOffset(finishedAt).ToUnixTimeMilliseconds(), run.Info.EndTime);
+        Assert.Equal("RunFinished", RunEnded("late")!["reason"]!.GetValue<string>());
+    }
+
+    private JsonNode? RunEnded(string name) =>
+        _cluster.TryTrainJob(name)?["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c!["type"]!.GetValue<string>() == "RunEnded");
+
+    [Fact]
     public async Task TrainJob_Distributed_GetsAnIndexedJobAndAHeadlessService()
     {
         await _cluster.StartOperatorAsync(FastOptions("op-a"));
