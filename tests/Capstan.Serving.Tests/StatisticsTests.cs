@@ -1,8 +1,11 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Capstan.Serving.Grpc.V2;
 using Capstan.Serving.Models;
 using Capstan.Testing;
+using Grpc.Core;
+using Grpc.Net.Client;
 
 namespace Capstan.Serving.Tests;
 
@@ -75,5 +78,44 @@ public sealed class StatisticsTests
         using var missing = await host.Rest.GetAsync("/v2/models/nope/stats", Ct);
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Contains("nope", JsonDocument.Parse(await missing.Content.ReadAsStringAsync(Ct)).RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stats_OverGrpc_ModelStatisticsAnswersTheSameCountsAsRest()
+    {
+        await using var host = await ServingHost.StartAsync(r =>
+        {
+            r.Load("mlp", "1", ModelSource.FromBytes(OnnxModelBuilder.Mlp(4, 8, 3)), new ModelOptions());
+            r.Load("mlp", "2", ModelSource.FromBytes(OnnxModelBuilder.Mlp(4, 8, 3)), new ModelOptions());
+        });
+        foreach (var (version, rows) in new[] { ("1", 3), ("2", 1), ("2", 2) })
+        {
+            using var ok = await host.Rest.PostAsync($"/v2/models/mlp/versions/{version}/infer", Rows(rows), Ct);
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using var channel = GrpcChannel.ForAddress(host.GrpcAddress);
+        var client = new GRPCInferenceService.GRPCInferenceServiceClient(channel);
+        Assert.Contains("statistics", (await client.ServerMetadataAsync(new ServerMetadataRequest(), cancellationToken: Ct)).Extensions);
+
+        var both = await client.ModelStatisticsAsync(new ModelStatisticsRequest { Name = "mlp" }, cancellationToken: Ct);
+        Assert.Equal(["1", "2"], both.ModelStats.Select(m => m.Version));
+        var v2 = both.ModelStats[1];
+        Assert.Equal((3UL, 2UL), (v2.InferenceCount, v2.ExecutionCount));
+        Assert.Equal(2UL, v2.InferenceStats.Success.Count);
+        Assert.True(v2.InferenceStats.ComputeInfer.Ns > 0);
+        Assert.Equal(new Dictionary<ulong, ulong> { [1] = 1, [2] = 1 }, v2.BatchStats.ToDictionary(b => b.BatchSize, b => b.ComputeInfer.Count));
+
+        // The same figures as the REST extension gives.
+        var rest = JsonDocument.Parse(await host.Rest.GetStringAsync("/v2/models/mlp/versions/1/stats", Ct)).RootElement.GetProperty("model_stats")[0];
+        var v1 = Assert.Single((await client.ModelStatisticsAsync(new ModelStatisticsRequest { Name = "mlp", Version = "1" }, cancellationToken: Ct)).ModelStats);
+        Assert.Equal(rest.GetProperty("inference_count").GetUInt64(), v1.InferenceCount);
+        Assert.Equal(rest.GetProperty("last_inference").GetUInt64(), v1.LastInference);
+        Assert.Equal((ulong)Ns(rest.GetProperty("inference_stats"), "compute_infer"), v1.InferenceStats.ComputeInfer.Ns);
+        Assert.Equal(2, (await client.ModelStatisticsAsync(new ModelStatisticsRequest(), cancellationToken: Ct)).ModelStats.Count); // empty name: every model
+
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await client.ModelStatisticsAsync(new ModelStatisticsRequest { Name = "mlp", Version = "9" }, cancellationToken: Ct));
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        Assert.Contains("9", missing.Status.Detail, StringComparison.Ordinal);
     }
 }

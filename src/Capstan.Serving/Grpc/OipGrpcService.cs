@@ -7,6 +7,7 @@ using Capstan.Serving.Models;
 using Capstan.Serving.Rest;
 using Google.Protobuf;
 using global::Grpc.Core;
+using ProtoStatistics = Capstan.Serving.Grpc.V2.ModelStatistics;
 
 namespace Capstan.Serving.Grpc;
 
@@ -68,6 +69,57 @@ public sealed class OipGrpcService(InferenceService service) : GRPCInferenceServ
             throw ToRpcException(ex);
         }
     }
+
+    /// <summary>Triton's statistics extension: the same counts as <c>GET /v2/models/.../stats</c>, for tritonclient's gRPC client.</summary>
+    public override Task<ModelStatisticsResponse> ModelStatistics(ModelStatisticsRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        IReadOnlyList<(ModelMetadata Metadata, Models.ModelStatistics Statistics)> found;
+        try
+        {
+            found = service.Repository.StatisticsOf(request.Name, request.Version);
+        }
+        catch (InferenceException ex)
+        {
+            throw ToRpcException(ex);
+        }
+
+        var response = new ModelStatisticsResponse();
+        foreach (var (metadata, statistics) in found)
+        {
+            var stats = new ProtoStatistics
+            {
+                Name = metadata.Name,
+                Version = metadata.Version,
+                LastInference = (ulong)statistics.LastInference,
+                InferenceCount = (ulong)statistics.InferenceCount,
+                ExecutionCount = (ulong)statistics.ExecutionCount,
+                InferenceStats = new InferStatistics
+                {
+                    Success = ToProto(statistics.Success),
+                    Fail = ToProto(statistics.Fail),
+                    Queue = ToProto(statistics.Queue),
+                    ComputeInput = ToProto(statistics.ComputeInput),
+                    ComputeInfer = ToProto(statistics.ComputeInfer),
+                    ComputeOutput = ToProto(statistics.ComputeOutput),
+                    CacheHit = new StatisticDuration(),
+                    CacheMiss = new StatisticDuration(),
+                },
+            };
+            stats.BatchStats.AddRange(statistics.Batches.Select(b => new InferBatchStatistics
+            {
+                BatchSize = (ulong)b.BatchSize,
+                ComputeInput = ToProto(b.ComputeInput),
+                ComputeInfer = ToProto(b.ComputeInfer),
+                ComputeOutput = ToProto(b.ComputeOutput),
+            }));
+            response.ModelStats.Add(stats);
+        }
+
+        return Task.FromResult(response);
+    }
+
+    private static StatisticDuration ToProto(DurationStat stat) => new() { Count = (ulong)stat.Count, Ns = (ulong)stat.Nanoseconds };
 
     private static ModelMetadataResponse.Types.TensorMetadata ToProto(TensorMetadata tensor)
     {

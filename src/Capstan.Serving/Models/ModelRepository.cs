@@ -184,6 +184,55 @@ public sealed class ModelRepository(ServingMetrics metrics) : IDisposable
         }
     }
 
+    /// <summary>
+    /// The statistics of every loaded version that matches, as Triton's statistics extension answers them: all models when
+    /// <paramref name="name"/> is empty, all versions of it when <paramref name="version"/> is, ordered by name and version.
+    /// A version unloaded meanwhile is left out.
+    /// </summary>
+    /// <exception cref="InferenceException">A named model or version that is not loaded (NotFound).</exception>
+    public IReadOnlyList<(ModelMetadata Metadata, ModelStatistics Statistics)> StatisticsOf(string? name, string? version)
+    {
+        var found = new List<(ModelMetadata, ModelStatistics)>();
+        if (string.IsNullOrEmpty(name))
+        {
+            foreach (var model in ModelNames.Order(StringComparer.Ordinal))
+            {
+                AddAllVersions(model, found);
+            }
+        }
+        else if (!string.IsNullOrEmpty(version))
+        {
+            using var lease = Acquire(name, version);
+            found.Add((lease.Model.Metadata, lease.Model.Statistics));
+        }
+        else
+        {
+            AddAllVersions(name, found);
+            if (found.Count == 0)
+            {
+                throw InferenceException.NotFound($"Model '{name}' is not loaded.");
+            }
+        }
+
+        return found;
+    }
+
+    private void AddAllVersions(string name, List<(ModelMetadata, ModelStatistics)> found)
+    {
+        foreach (var version in VersionsOf(name))
+        {
+            try
+            {
+                using var lease = Acquire(name, version);
+                found.Add((lease.Model.Metadata, lease.Model.Statistics));
+            }
+            catch (InferenceException)
+            {
+                // Unloaded between the listing and the lease.
+            }
+        }
+    }
+
     public void Dispose()
     {
         lock (_gate)

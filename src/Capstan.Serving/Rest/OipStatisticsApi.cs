@@ -24,33 +24,13 @@ internal static class OipStatisticsApi
 
     private static async Task WriteAsync(HttpContext context, InferenceService service, string? model, string? version)
     {
-        var repository = service.Repository;
-        var leases = new List<ModelLease>();
+        IReadOnlyList<(ModelMetadata Metadata, ModelStatistics Statistics)> found;
         try
         {
-            if (model is null)
-            {
-                foreach (var name in repository.ModelNames.Order(StringComparer.Ordinal))
-                {
-                    AcquireAll(repository, name, leases);
-                }
-            }
-            else if (version is not null)
-            {
-                leases.Add(repository.Acquire(model, version));
-            }
-            else
-            {
-                AcquireAll(repository, model, leases);
-                if (leases.Count == 0)
-                {
-                    throw InferenceException.NotFound($"Model '{model}' is not loaded.");
-                }
-            }
+            found = service.Repository.StatisticsOf(model, version);
         }
         catch (InferenceException ex)
         {
-            leases.ForEach(l => l.Dispose());
             await OipRestApi.WriteErrorAsync(context, ex);
             return;
         }
@@ -60,12 +40,9 @@ internal static class OipStatisticsApi
         {
             writer.WriteStartObject();
             writer.WriteStartArray("model_stats"u8);
-            foreach (var lease in leases)
+            foreach (var (metadata, statistics) in found)
             {
-                using (lease)
-                {
-                    Write(writer, lease.Model.Metadata, lease.Model.Statistics);
-                }
+                Write(writer, metadata, statistics);
             }
 
             writer.WriteEndArray();
@@ -74,22 +51,6 @@ internal static class OipStatisticsApi
 
         context.Response.ContentType = "application/json";
         await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
-    }
-
-    /// <summary>Every loaded version of <paramref name="name"/>; one unloaded meanwhile is left out.</summary>
-    private static void AcquireAll(ModelRepository repository, string name, List<ModelLease> leases)
-    {
-        foreach (var version in repository.VersionsOf(name))
-        {
-            try
-            {
-                leases.Add(repository.Acquire(name, version));
-            }
-            catch (InferenceException)
-            {
-                // Unloaded between the listing and the lease.
-            }
-        }
     }
 
     private static void Write(Utf8JsonWriter writer, ModelMetadata metadata, ModelStatistics statistics)
