@@ -44,9 +44,14 @@ public sealed class ModelStatistics
     private readonly ConcurrentDictionary<long, StripedSums> _batches = new();
     private long _lastInferenceTicks;
 
+    // One wall-clock reading paired with one Stopwatch reading, so a request's Stopwatch time maps to the same epoch milliseconds
+    // on every read (REST and gRPC answer the same figure) without a clock read per request.
+    private static readonly long s_anchorTicks = Stopwatch.GetTimestamp();
+    private static readonly double s_anchorUnixMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
     /// <summary>Milliseconds since the Unix epoch of the last successful inference; 0 before any.</summary>
     public long LastInference => Volatile.Read(ref _lastInferenceTicks) is var ticks and not 0
-        ? DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - (long)Stopwatch.GetElapsedTime(ticks).TotalMilliseconds
+        ? (long)(s_anchorUnixMs + ((ticks - s_anchorTicks) * 1000.0 / Stopwatch.Frequency))
         : 0;
 
     public long InferenceCount => _sums.Read(Rows);
