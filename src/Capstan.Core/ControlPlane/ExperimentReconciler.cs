@@ -96,6 +96,12 @@ public sealed class ExperimentReconciler(
             experiment = await WriteStatusAsync(experiment, cancellationToken).ConfigureAwait(false);
             await resources.RecordEventAsync(experiment, ResourceEventType.Normal, "Resumed", $"Resuming: maxTrialCount is now {experiment.Spec.MaxTrialCount}", cancellationToken).ConfigureAwait(false);
             status = experiment.Status!;
+
+            // The parent run is open again while the new trials nest under it; it ends again with the experiment.
+            if (status.RunId is { } parentRunId)
+            {
+                await metadata.UpdateRunAsync(parentRunId, new RunUpdate(RunStatus.Running), cancellationToken).ConfigureAwait(false);
+            }
         }
 
         Engine.ISearchAlgorithm algorithm;

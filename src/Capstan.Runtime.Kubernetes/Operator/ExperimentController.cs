@@ -126,6 +126,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             status.SetCondition(ExperimentReconciler.ConditionSucceeded, ConditionStatus.False, "Resumed", "The spec changed", experiment.Metadata.Generation, now);
             status.SetCondition(ExperimentReconciler.ConditionRestarting, ConditionStatus.True, "SpecChanged", $"Resuming for maxTrialCount {experiment.Spec.MaxTrialCount}", experiment.Metadata.Generation, now);
             await RecordAsync(raw, EventTypes.Normal, "Resumed", $"Resuming: maxTrialCount is now {experiment.Spec.MaxTrialCount}", cancellationToken).ConfigureAwait(false);
+            await ReopenParentRunAsync(raw, experiment, now, cancellationToken).ConfigureAwait(false);
         }
         else if (status.Phase is ExperimentPhase.Succeeded or ExperimentPhase.Failed)
         {
@@ -502,6 +503,29 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
         await StopAsync(trials.Where(Stopping), cancellationToken).ConfigureAwait(false);
         await RecordAsync(raw, end.Succeeded ? EventTypes.Normal : EventTypes.Warning, end.Reason, end.Message, cancellationToken).ConfigureAwait(false);
         return retry;
+    }
+
+    /// <summary>
+    /// A resumed experiment's parent run is RUNNING again while new trials nest under it (it ends again with the experiment),
+    /// and RunEnded says so. An API that does not answer leaves it as it was, with a Warning: the resume does not wait for it.
+    /// </summary>
+    private async Task ReopenParentRunAsync(JsonObject raw, TuningExperiment experiment, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var status = experiment.Status!;
+        if (options.Tracking is not { } tracking || status.RunId is not { } parentRunId)
+        {
+            return;
+        }
+
+        try
+        {
+            await tracking.UpdateRunAsync(parentRunId, new RunUpdate(RunStatus.Running), cancellationToken).ConfigureAwait(false);
+            status.SetCondition(TrackedRun.ConditionRunEnded, ConditionStatus.False, "Resumed", $"Run {parentRunId} is RUNNING again", experiment.Metadata.Generation, now, recordFalse: true);
+        }
+        catch (HttpRequestException e)
+        {
+            await RecordAsync(raw, EventTypes.Warning, TrackedRun.ReasonTrackingUnavailable, $"Parent run {parentRunId} not reopened: the Capstan API did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

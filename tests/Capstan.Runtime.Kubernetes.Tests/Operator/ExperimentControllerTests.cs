@@ -84,12 +84,16 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
     [Fact]
     public async Task Experiment_MaxTrialCountRaisedAfterItSucceeded_ResumesFromItsTrials()
     {
-        await _cluster.StartOperatorAsync(FastOptions("op-a"));
+        await using var temp = await TrackingStore.OpenAsync();
+        await _cluster.StartOperatorAsync(FastOptions("op-a") with { Tracking = temp.Store });
         CreateExperiment("more", parallel: 2, max: 2);
         await WaitForAsync(() => TrialNames().Count == 2, "two trials");
         await CompleteTrialAsync("more-trial-1");
         await CompleteTrialAsync("more-trial-2");
         await WaitForAsync(() => Phase("more") == "Succeeded", "the experiment to succeed");
+        var parentRunId = Status("more")!["runId"]!.GetValue<string>();
+        await WaitForAsync(() => Status("more")?["conditions"]?.AsArray().Any(c => c!["type"]!.GetValue<string>() == "RunEnded" && c["status"]!.GetValue<string>() == "True") == true, "RunEnded True");
+        Assert.Equal(RunStatus.Finished, (await temp.Store.GetRunAsync(parentRunId, TestContext.Current.CancellationToken)).Info.Status);
 
         // kubectl edit: maxTrialCount 2 -> 3 (a spec change, so a new generation).
         EditSpec("more", spec => spec["maxTrialCount"] = 3);
@@ -97,9 +101,13 @@ public sealed class ExperimentControllerTests : IAsyncLifetime
         Assert.Equal(3, TrialNames().Count);
         Assert.Equal("Running", Phase("more"));
         Assert.Equal("True", Condition(Status("more")!, "Restarting")["status"]!.GetValue<string>());
+        Assert.Equal(("False", "Resumed"), (Condition(Status("more")!, "RunEnded")["status"]!.GetValue<string>(), Condition(Status("more")!, "RunEnded")["reason"]!.GetValue<string>()));
+        Assert.Equal(RunStatus.Running, (await temp.Store.GetRunAsync(parentRunId, TestContext.Current.CancellationToken)).Info.Status);
 
         await CompleteTrialAsync("more-trial-3");
         await WaitForAsync(() => Phase("more") == "Succeeded" && Status("more")!["trialsSucceeded"]!.GetValue<int>() == 3, "the experiment to succeed again", onTimeout: () => Status("more")?.ToJsonString() ?? "no status");
+        Assert.Equal(RunStatus.Finished, (await temp.Store.GetRunAsync(parentRunId, TestContext.Current.CancellationToken)).Info.Status);
+        Assert.Equal(parentRunId, Status("more")!["runId"]!.GetValue<string>());
         Assert.Equal(3, _cluster.Count("POST", "/trainjobs", 201));
         Assert.Contains("Resumed", (await ExperimentEventsAsync("more")).Select(e => e.Reason));
 

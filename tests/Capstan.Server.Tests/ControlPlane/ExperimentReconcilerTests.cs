@@ -69,6 +69,30 @@ public sealed class ExperimentReconcilerTests
     }
 
     [Fact]
+    public async Task Experiment_MaxTrialCountRaisedAfterItSucceeded_ResumesWithItsParentRunOpenAgain()
+    {
+        await using var plane = await ControlPlaneHarness.StartAsync();
+        const string script = "sleep 0.5; echo loss=${trialParameters.x}";
+        await plane.ApplyExperimentAsync(Experiment("more", X, script, "  parallelTrialCount: 1\n  maxTrialCount: 1"));
+        var first = (await plane.WaitForExperimentEndAsync("more")).Status!;
+        Assert.Equal((ExperimentPhase.Succeeded, 1), (first.Phase!.Value, first.Trials!.Value));
+        var parentRunId = first.RunId!;
+        var ended = await plane.Store.GetRunAsync(parentRunId, Ct);
+        Assert.Equal(RunStatus.Finished, ended.Info.Status);
+
+        // The same file with maxTrialCount 2, applied again: the experiment goes on from its trial, under the same parent run,
+        // which is RUNNING while the new trial runs and FINISHED again at the new end.
+        await plane.ApplyExperimentAsync(Experiment("more", X, script, "  parallelTrialCount: 1\n  maxTrialCount: 2"));
+        Assert.Equal(RunStatus.Running, (await plane.WaitForRunStatusAsync(parentRunId, RunStatus.Running)).Info.Status);
+        var second = (await plane.WaitForExperimentAsync("more", e => e.Status is { Phase: ExperimentPhase.Succeeded, Trials: 2 })).Status!;
+        Assert.Equal(parentRunId, second.RunId);
+        var reopened = await plane.WaitForRunStatusAsync(parentRunId, RunStatus.Finished);
+        Assert.Equal(RunStatus.Finished, reopened.Info.Status);
+        Assert.True(reopened.Info.EndTime > ended.Info.EndTime, $"end {reopened.Info.EndTime} after the first end {ended.Info.EndTime}");
+        Assert.All(second.TrialResults!, t => Assert.Equal(RunStatus.Finished, plane.Store.GetRunAsync(t.RunId!, Ct).Result.Info.Status));
+    }
+
+    [Fact]
     public async Task Experiment_GoalReached_EndsBeforeMaxTrials()
     {
         await using var plane = await ControlPlaneHarness.StartAsync();
