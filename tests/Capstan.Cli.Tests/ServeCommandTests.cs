@@ -95,6 +95,11 @@ public sealed class ServeCommandTests
         var infer = await collector.WaitForAsync(s => s.Span.Name == "infer iris", TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         Assert.Equal("iris-serving", infer.Resource["service.name"].StringValue);
         Assert.Equal("1", infer.Attribute("capstan.model.version")?.StringValue);
+
+        // The model loaded at start-up, before the server listened, has its span too.
+        var load = await collector.WaitForAsync(s => s.Span.Name == "load model", TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        Assert.Equal(("iris", "cpu"), (load.Attribute("capstan.model.name")?.StringValue, load.Attribute("capstan.execution_provider")?.StringValue));
+        Assert.True(load.Span.EndTimeUnixNano <= infer.Span.StartTimeUnixNano);
         await stop.CancelAsync();
         Assert.Equal(ExitCodes.Ok, await serving);
     }

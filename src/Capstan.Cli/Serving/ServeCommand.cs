@@ -7,7 +7,9 @@ using Capstan.Serving.Registry;
 using Capstan.Serving.Rollout;
 using Capstan.Core.Registry;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Trace;
 using Spectre.Console;
 
 namespace Capstan.Cli.Serving;
@@ -68,17 +70,6 @@ public static class ServeCommand
                 IntraOpThreads = intraOpThreads,
             };
             var servedName = parse.GetValue(name) ?? RegistryConnection.DefaultName(reference);
-            IReadOnlyList<ServedVersion> served;
-            try
-            {
-                served = await rollout.ApplyAsync(new ServingPlan { ModelName = servedName, Model = reference, Canary = parse.GetValue(canary), CanaryTrafficPercent = percent, Options = options }, ct);
-            }
-            catch (InvalidOperationException ex)
-            {
-                CommandAction.Fail(context, ex.Message);
-                return ExitCodes.UserError;
-            }
-
             var token = context.GetEnvironmentVariable(RepositoryApi.TokenVariable);
             WebApplication app;
             try
@@ -101,6 +92,21 @@ public static class ServeCommand
             }
 
             await using var disposeApp = app;
+
+            // The tracer exists before the first load, so the start-up loads get their spans too; the server listens only
+            // once the models are loaded, so it is ready as soon as it answers.
+            _ = app.Services.GetService<TracerProvider>();
+            IReadOnlyList<ServedVersion> served;
+            try
+            {
+                served = await rollout.ApplyAsync(new ServingPlan { ModelName = servedName, Model = reference, Canary = parse.GetValue(canary), CanaryTrafficPercent = percent, Options = options }, ct);
+            }
+            catch (InvalidOperationException ex)
+            {
+                CommandAction.Fail(context, ex.Message);
+                return ExitCodes.UserError;
+            }
+
             try
             {
                 await app.StartAsync(ct);
