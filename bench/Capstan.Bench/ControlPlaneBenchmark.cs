@@ -107,6 +107,7 @@ public static class ControlPlaneBenchmark
                 "measured",
                 met: true);
             await service.StopAsync(CancellationToken.None);
+            await CountByPhaseAsync(report, Path.Combine(root, "count.db"), quick ? 2_000 : 10_000);
         }
         finally
         {
@@ -118,6 +119,48 @@ public static class ControlPlaneBenchmark
             {
             }
         }
+    }
+
+    /// <summary>
+    /// What a scrape of <c>capstan_resources</c> costs at <paramref name="objects"/> TrainJobs: counted in SQLite from the
+    /// stored bodies, against listing and deserializing every object and counting in memory (what it did before), in turns.
+    /// </summary>
+    private static async Task CountByPhaseAsync(Report report, string path, int objects)
+    {
+        await using var store = await SqliteMetadataStore.OpenAsync(path);
+        var phases = new TrainJobPhase?[] { null, TrainJobPhase.Running, TrainJobPhase.Succeeded, TrainJobPhase.Failed, TrainJobPhase.Succeeded };
+        for (var i = 0; i < objects; i++)
+        {
+            var job = (TrainJob)await store.CreateAsync(Job($"count-{i}"));
+            if (phases[i % phases.Length] is { } phase)
+            {
+                job.Status = new TrainJobStatus { Phase = phase, Message = "bench", Attempts = 1, RunId = Guid.NewGuid().ToString("N") };
+                await store.UpdateStatusAsync(job);
+            }
+        }
+
+        var counted = new List<double>();
+        var listed = new List<double>();
+        for (var round = 0; round < 11; round++)
+        {
+            var started = Stopwatch.GetTimestamp();
+            var bySql = await store.CountByPhaseAsync(TrainJob.KindName);
+            counted.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            started = Stopwatch.GetTimestamp();
+            var byList = (await store.ListAsync(TrainJob.KindName)).GroupBy(ResourcePhases.Of).ToDictionary(g => g.Key, g => g.Count());
+            listed.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            if (bySql.Count != byList.Count || bySql.Any(c => byList.GetValueOrDefault(c.Key) != c.Value))
+            {
+                throw new InvalidOperationException("the SQL count and the listed count differ");
+            }
+        }
+
+        counted.Sort();
+        listed.Sort();
+        report.Info(
+            $"capstan_resources count per kind at {objects:N0} TrainJobs, p50 of 11",
+            Report.Ms(counted[5]),
+            $"list and deserialize every object {Report.Ms(listed[5])} ({listed[5] / counted[5]:0.0}x)");
     }
 
     private static TrainJob Job(string name) => new()

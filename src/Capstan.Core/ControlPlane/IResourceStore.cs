@@ -59,6 +59,38 @@ public interface IResourceStore
 
     /// <summary>The events of one object, oldest first (by first timestamp).</summary>
     Task<IReadOnlyList<ResourceEvent>> ListEventsAsync(string kind, string @namespace, string name, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// How many objects of <paramref name="kind"/> are in each status phase, <see cref="ResourcePhases.Pending"/> for one whose
+    /// status has none yet (what <c>capstan_resources</c> exports). This default lists them; a store that can count where
+    /// the objects are kept does so instead.
+    /// </summary>
+    async Task<IReadOnlyDictionary<string, int>> CountByPhaseAsync(string kind, CancellationToken cancellationToken = default)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var resource in await ListAsync(kind, cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            var phase = ResourcePhases.Of(resource);
+            counts[phase] = counts.GetValueOrDefault(phase) + 1;
+        }
+
+        return counts;
+    }
+}
+
+/// <summary>The status phase of any kind as one string, for counting.</summary>
+public static class ResourcePhases
+{
+    /// <summary>The phase of an object whose status has none yet (the control plane has not written one).</summary>
+    public const string Pending = "Pending";
+
+    public static string Of(Resource resource) => resource switch
+    {
+        TrainJob job => job.Status?.Phase?.ToString(),
+        TuningExperiment experiment => experiment.Status?.Phase?.ToString(),
+        InferenceService service => service.Status?.Phase?.ToString(),
+        _ => null,
+    } ?? Pending;
 }
 
 /// <summary>What <see cref="IResourceStore.ApplyAsync"/> did, in <c>kubectl apply</c>'s words.</summary>

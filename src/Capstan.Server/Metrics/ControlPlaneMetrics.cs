@@ -47,12 +47,7 @@ public sealed class ControlPlaneMetrics
     {
         foreach (var kind in s_kinds)
         {
-            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var resource in await store.ListAsync(kind, cancellationToken: cancellationToken).ConfigureAwait(false))
-            {
-                var phase = PhaseOf(resource);
-                counts[phase] = counts.GetValueOrDefault(phase) + 1;
-            }
+            var counts = await store.CountByPhaseAsync(kind, cancellationToken).ConfigureAwait(false);
 
             // Phases that had objects before and have none now read 0 rather than keeping their last count.
             foreach (var labels in _resources.GetAllLabelValues().Where(l => l[0] == kind))
@@ -69,12 +64,4 @@ public sealed class ControlPlaneMetrics
             }
         }
     }
-
-    private static string PhaseOf(Resource resource) => resource switch
-    {
-        TrainJob job => job.Status?.Phase?.ToString(),
-        TuningExperiment experiment => experiment.Status?.Phase?.ToString(),
-        InferenceService service => service.Status?.Phase?.ToString(),
-        _ => null,
-    } ?? "Pending";
 }

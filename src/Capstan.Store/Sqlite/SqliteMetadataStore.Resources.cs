@@ -64,6 +64,27 @@ public sealed partial class SqliteMetadataStore : IResourceStore
             return items;
         }, cancellationToken);
 
+    /// <summary>Counted in SQLite from each body's <c>status.phase</c>: no object is read out or deserialized.</summary>
+    public Task<IReadOnlyDictionary<string, int>> CountByPhaseAsync(string kind, CancellationToken cancellationToken = default) =>
+        ReadAsync<IReadOnlyDictionary<string, int>>(connection =>
+        {
+            ArgumentNullException.ThrowIfNull(kind);
+            using var command = Command(connection, """
+                SELECT COALESCE(json_extract(body, '$.status.phase'), @pending), COUNT(*) FROM resources WHERE kind = @kind
+                GROUP BY 1
+                """);
+            command.Parameters.AddWithValue("@kind", kind);
+            command.Parameters.AddWithValue("@pending", ResourcePhases.Pending);
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                counts[reader.GetString(0)] = reader.GetInt32(1);
+            }
+
+            return counts;
+        }, cancellationToken);
+
     public async Task<Resource> UpdateAsync(Resource resource, CancellationToken cancellationToken = default)
     {
         var incoming = Normalize(resource);

@@ -31,6 +31,35 @@ public sealed class ResourceStoreTests : StoreTestBase
     }
 
     [Fact]
+    public async Task CountByPhase_CountsEveryNamespaceByStatusPhaseWithoutAStatusAsPending()
+    {
+        async Task WithPhase(string name, string? ns, TrainJobPhase? phase)
+        {
+            var job = (TrainJob)await Store.CreateAsync(Job(name, ns), Ct);
+            if (phase is not null)
+            {
+                job.Status = new TrainJobStatus { Phase = phase, Message = "set by the test" };
+                await Store.UpdateStatusAsync(job, Ct);
+            }
+        }
+
+        await WithPhase("a", null, TrainJobPhase.Running);
+        await WithPhase("b", null, TrainJobPhase.Succeeded);
+        await WithPhase("c", "team-a", TrainJobPhase.Running);
+        await WithPhase("d", null, null);
+        var noPhase = (TrainJob)await Store.CreateAsync(Job("e"), Ct);
+        noPhase.Status = new TrainJobStatus { Message = "a status, no phase yet" };
+        await Store.UpdateStatusAsync(noPhase, Ct);
+
+        var counts = await Store.CountByPhaseAsync(TrainJob.KindName, Ct);
+
+        Assert.Equal(new Dictionary<string, int> { ["Running"] = 2, ["Succeeded"] = 1, ["Pending"] = 2 }, counts);
+        var listed = (await Store.ListAsync(TrainJob.KindName, cancellationToken: Ct)).GroupBy(ResourcePhases.Of).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(listed, counts);
+        Assert.Empty(await Store.CountByPhaseAsync(InferenceService.KindName, Ct));
+    }
+
+    [Fact]
     public async Task Create_WithStatus_StartsWithoutStatus()
     {
         var job = Job("mnist");
