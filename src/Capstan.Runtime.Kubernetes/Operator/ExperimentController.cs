@@ -507,7 +507,7 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
 
     /// <summary>
     /// A resumed experiment's parent run is RUNNING again while new trials nest under it (it ends again with the experiment),
-    /// and RunEnded says so. An API that does not answer leaves it as it was, with a Warning: the resume does not wait for it.
+    /// and RunEnded says so. An API that does not answer or refuses leaves it as it was, with a Warning: the resume does not wait for it.
     /// </summary>
     private async Task ReopenParentRunAsync(JsonObject raw, TuningExperiment experiment, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -522,9 +522,10 @@ public sealed class ExperimentController(IKubernetes client, OperatorOptions opt
             await tracking.UpdateRunAsync(parentRunId, new RunUpdate(RunStatus.Running), cancellationToken).ConfigureAwait(false);
             status.SetCondition(TrackedRun.ConditionRunEnded, ConditionStatus.False, "Resumed", $"Run {parentRunId} is RUNNING again", experiment.Metadata.Generation, now, recordFalse: true);
         }
-        catch (HttpRequestException e)
+        catch (Exception e) when (TrackedRun.Unavailable(e, cancellationToken) || e is CapstanException)
         {
-            await RecordAsync(raw, EventTypes.Warning, TrackedRun.ReasonTrackingUnavailable, $"Parent run {parentRunId} not reopened: the Capstan API did not answer ({e.Message})", cancellationToken).ConfigureAwait(false);
+            // As when ending it: an API that is down, or one that refuses (the run was deleted), does not hold the resume back.
+            await RecordAsync(raw, EventTypes.Warning, TrackedRun.ReasonTrackingUnavailable, $"Parent run {parentRunId} not reopened: {e.Message}", cancellationToken).ConfigureAwait(false);
         }
     }
 

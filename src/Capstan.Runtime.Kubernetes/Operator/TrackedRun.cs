@@ -22,6 +22,12 @@ internal static class TrackedRun
     public static bool EndPending(ResourceStatus? status) =>
         status?.Conditions?.Any(c => c.Type == ConditionRunEnded && c.Status == ConditionStatus.False && c.Reason == ReasonTrackingUnavailable) == true;
 
+    /// <summary>The Capstan API was unreachable, timed out or answered 5xx: it may answer on a later pass.</summary>
+    public static bool Unavailable(Exception error, CancellationToken cancellationToken) =>
+        error is HttpRequestException
+        || (error is TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        || error is CapstanException { Code: ErrorCode.Internal };
+
     /// <summary>Ends the run at <paramref name="endTime"/> and sets the condition; the API's error message when it did not answer, else null.</summary>
     public static async Task<string?> EndAsync(IMetadataStore tracking, string runId, bool succeeded, DateTimeOffset endTime, ResourceStatus status, long? generation, CancellationToken cancellationToken)
     {
@@ -33,11 +39,8 @@ internal static class TrackedRun
             status.SetCondition(ConditionRunEnded, ConditionStatus.True, succeeded ? "RunFinished" : "RunFailed", $"Run {runId} ended {(succeeded ? "FINISHED" : "FAILED")}", generation, now);
             return null;
         }
-        catch (Exception e) when (e is HttpRequestException
-            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested)
-            || e is CapstanException { Code: ErrorCode.Internal })
+        catch (Exception e) when (Unavailable(e, cancellationToken))
         {
-            // Unreachable, timed out, or a 5xx: the API may answer on a later pass.
             status.SetCondition(ConditionRunEnded, ConditionStatus.False, ReasonTrackingUnavailable, $"Run {runId} is still RUNNING: the Capstan API did not answer ({e.Message}); retrying", generation, now, recordFalse: true);
             return e.Message;
         }
